@@ -1,0 +1,184 @@
+"""Distances and similarities between embeddings, shared by the losses that take one.
+
+A distance object maps query embeddings ``(M, D)`` and reference embeddings ``(N, D)`` to an
+``(M, N)`` matrix. ``is_similarity`` says which way is "closer": ``True`` for similarities (larger
+is closer, e.g. cosine), ``False`` for distances (smaller is closer). Losses that accept a
+``distance`` argument use :meth:`Distance.closer_margin` so that one hinge formula serves both.
+
+The names follow pytorch-metric-learning where it has the same object: ``EuclideanDistance`` is
+PML's ``LpDistance(p=2, power=1)``, ``CosineSimilarity`` and ``SNRDistance`` are PML's. As in PML,
+embeddings are L2-normalised first unless ``normalize_embeddings=False``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dmlkit.utils import check_embeddings, check_positive
+
+__all__ = ["Distance", "EuclideanDistance", "CosineSimilarity", "SNRDistance", "get_distance"]
+
+
+class Distance(nn.Module):
+    """Base class: normalisation, shape checks and the ``(M, N)`` matrix.
+
+    Subclasses implement :meth:`_matrix` (``(M, D) x (N, D) -> (M, N)``) and :meth:`_paired`
+    (row-wise, ``(B, D) x (B, D) -> (B,)``).
+    """
+
+    is_similarity: bool = False
+
+    def __init__(self, normalize_embeddings: bool = True) -> None:
+        super().__init__()
+        self.normalize_embeddings = normalize_embeddings
+
+    def _prepare(self, embeddings: torch.Tensor, name: str) -> torch.Tensor:
+        check_embeddings(embeddings, name)
+        return F.normalize(embeddings, dim=1) if self.normalize_embeddings else embeddings
+
+    def forward(self, query: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``(M, N)`` matrix between ``query`` rows and ``reference`` rows (default: query)."""
+        q = self._prepare(query, "query")
+        r = q if reference is None else self._prepare(reference, "reference")
+        if q.shape[1] != r.shape[1]:
+            raise ValueError(f"query has {q.shape[1]} dimensions but reference has {r.shape[1]}")
+        return self._matrix(q, r)
+
+    def paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Row-wise values between aligned rows ``first[i]`` and ``second[i]``."""
+        a, b = self._prepare(first, "first"), self._prepare(second, "second")
+        if a.shape != b.shape:
+            raise ValueError(f"paired inputs must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        return self._paired(a, b)
+
+    def closer_margin(self, closer: torch.Tensor, farther: torch.Tensor) -> torch.Tensor:
+        """How much ``farther`` is farther than ``closer`` (positive when correctly ordered)."""
+        return closer - farther if self.is_similarity else farther - closer
+
+    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"normalize_embeddings={self.normalize_embeddings}"
+
+
+class EuclideanDistance(Distance):
+    """Euclidean distance ``||a - b||`` (or its square with ``squared=True``).
+
+    The gradient of the non-squared distance at zero distance is undefined; like PML, the
+    distance of identical rows is computed from a clamped square so gradients stay finite.
+    """
+
+    def __init__(self, normalize_embeddings: bool = True, squared: bool = False) -> None:
+        super().__init__(normalize_embeddings)
+        self.squared = squared
+
+    def _finish(self, squared_distance: torch.Tensor) -> torch.Tensor:
+        squared_distance = squared_distance.clamp_min(0.0)
+        if self.squared:
+            return squared_distance
+        # sqrt has an infinite derivative at 0: add a tiny floor only where the value is 0.
+        zero = squared_distance == 0
+        root = torch.sqrt(squared_distance + zero.to(squared_distance.dtype) * 1e-16)
+        return root.masked_fill(zero, 0.0)
+
+    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        squared = (
+            query.pow(2).sum(1, keepdim=True)
+            - 2.0 * query @ reference.T
+            + reference.pow(2).sum(1).unsqueeze(0)
+        )
+        return self._finish(squared)
+
+    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return self._finish((first - second).pow(2).sum(1))
+
+    def extra_repr(self) -> str:
+        return f"normalize_embeddings={self.normalize_embeddings}, squared={self.squared}"
+
+
+class CosineSimilarity(Distance):
+    """Cosine similarity ``<a, b> / (||a|| ||b||)``; a similarity (larger is closer)."""
+
+    is_similarity = True
+
+    def __init__(self) -> None:
+        super().__init__(normalize_embeddings=True)
+
+    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return query @ reference.T
+
+    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return (first * second).sum(1)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class SNRDistance(Distance):
+    """Signal-to-noise-ratio distance (Yuan et al., CVPR 2019, "Signal-To-Noise Ratio: A Robust
+    Distance Metric for Deep Metric Learning", Eq. 4): ``d(a, b) = Var(b - a) / Var(a)``.
+
+    The anchor ``a`` is the signal, the difference ``b - a`` the noise; variances are taken over
+    the feature dimensions (unbiased, as ``torch.var``). The distance is not symmetric. Scaling
+    both embeddings by the same factor leaves it unchanged.
+
+    With centred vectors ``a_c = a - mean(a)`` the distance is ``||b_c - a_c||^2 / ||a_c||^2``,
+    which is how the matrix is computed (no ``(M, N, D)`` tensor).
+
+    Args:
+        normalize_embeddings: L2-normalise first (as PML does by default).
+        eps: an anchor whose variance is below ``eps`` has no signal; the distance would divide by
+            (almost) zero, so :meth:`forward` raises ``ValueError`` naming the rows.
+    """
+
+    def __init__(self, normalize_embeddings: bool = True, eps: float = 1e-12) -> None:
+        super().__init__(normalize_embeddings)
+        check_positive("eps", eps)
+        self.eps = eps
+
+    def _anchor_variance(self, anchors: torch.Tensor) -> torch.Tensor:
+        if anchors.shape[1] < 2:
+            raise ValueError("the SNR distance needs embeddings with at least 2 dimensions")
+        variance = anchors.var(dim=1)
+        flat = (variance < self.eps).nonzero().flatten()
+        if flat.numel():
+            raise ValueError(
+                f"SNR distance: {flat.numel()} anchor rows have variance < eps={self.eps} (no signal; "
+                f"first rows {flat[:5].tolist()}); a constant embedding has no SNR distance"
+            )
+        return variance
+
+    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        variance = self._anchor_variance(query)
+        q = query - query.mean(dim=1, keepdim=True)
+        r = reference - reference.mean(dim=1, keepdim=True)
+        noise = (q.pow(2).sum(1, keepdim=True) - 2.0 * q @ r.T + r.pow(2).sum(1).unsqueeze(0))
+        noise = noise.clamp_min(0.0) / (query.shape[1] - 1)
+        return noise / variance.unsqueeze(1)
+
+    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return (second - first).var(dim=1) / self._anchor_variance(first)
+
+    def extra_repr(self) -> str:
+        return f"normalize_embeddings={self.normalize_embeddings}, eps={self.eps}"
+
+
+def get_distance(name: str | Distance) -> Distance:
+    """A distance from its name (``"euclidean"``, ``"squared_euclidean"``, ``"cosine"``, ``"snr"``)."""
+    if isinstance(name, Distance):
+        return name
+    table = {
+        "euclidean": lambda: EuclideanDistance(),
+        "squared_euclidean": lambda: EuclideanDistance(squared=True),
+        "cosine": lambda: CosineSimilarity(),
+        "snr": lambda: SNRDistance(),
+    }
+    if name not in table:
+        raise ValueError(f"unknown distance {name!r}; choose one of {sorted(table)}")
+    return table[name]()
