@@ -1,0 +1,47 @@
+# dmlkit: the two set-up commands are `make figures` and `make test` (see README.md).
+# Both create .venv on first use (Python 3.11 and pip are all a fresh machine needs).
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.dmlkit-installed
+FIGURES_ARGS ?=
+PYTEST_ARGS  ?=
+
+.PHONY: venv figures smoke test lab clean-notebooks nbval help
+
+help:
+	@echo "make figures   regenerate every figure (default budget) into figures/"
+	@echo "make smoke     run every notebook at the smoke budget into build/smoke-figures/"
+	@echo "make test      run the whole test suite (unit tests + every notebook at the smoke budget)"
+	@echo "make lab       open JupyterLab on notebooks/ with the kit's kernel"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed (on Debian: apt install python3-venv)"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+figures: $(STAMP)
+	$(BIN)/dmlkit figures $(FIGURES_ARGS)
+
+smoke: $(STAMP)
+	$(BIN)/dmlkit figures --smoke --out build/smoke-figures $(FIGURES_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# nbval's own run of the notebooks' golden text cells (the test suite checks them too).
+nbval: $(STAMP)
+	DMLKIT_SMOKE=1 DMLKIT_FIGURES=$(CURDIR)/build/nbval-figures $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
+
+lab: $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name dmlkit --display-name "Python (dmlkit)"
+	$(BIN)/jupyter lab notebooks/
+
+# Strip outputs from the notebooks, keeping the text of NBVAL_CHECK_OUTPUT cells.
+clean-notebooks: $(STAMP)
+	$(BIN)/python tools/notebooks.py strip notebooks/*.ipynb

@@ -1,0 +1,24 @@
+"""Datasets and samplers.
+
+- :func:`load` — a dataset by name (``"glyphs"``, ``"fashion_mnist"``, ``"digits"``,
+  ``"cub200"``, ``"cars196"``, ``"sop"``), see :mod:`dmlkit.data.registry`.
+- :class:`PKSampler`, :class:`EpisodeSampler` — class-balanced batches and few-shot episodes.
+"""
+
+from dmlkit.data.base import LabelledDataset, TensorImageDataset
+from dmlkit.data.paths import DatasetNotFoundError, data_dir
+from dmlkit.data.registry import available, load, register
+from dmlkit.data.samplers import Episode, EpisodeSampler, PKSampler
+
+__all__ = [
+    "LabelledDataset",
+    "TensorImageDataset",
+    "DatasetNotFoundError",
+    "data_dir",
+    "available",
+    "load",
+    "register",
+    "Episode",
+    "EpisodeSampler",
+    "PKSampler",
+]

@@ -1,0 +1,255 @@
+"""The kit's one protocol: train a method, evaluate it on held-out classes, record everything.
+
+Every family notebook compares its methods with :func:`run_method` under the same
+:class:`Budget` (ConvNet, P×K sampler, optimiser, steps), so their numbers can be set side by
+side — the point of Musgrave et al. (ECCV 2020, "A Metric Learning Reality Check"). A
+:class:`RunResult` holds the trained model, the embeddings of the training and the held-out
+classes, the retrieval metrics on both, ρ and the embedding density; :func:`results_table` and
+:func:`save_results` turn a list of them into a Markdown table and a JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dmlkit.analysis import embedding_density, spectral_decay
+from dmlkit.evaluate import embed, nmi, retrieval_metrics
+from dmlkit.models import ConvNet
+from dmlkit.train import History, fit
+
+__all__ = ["Budget", "RunResult", "protocol", "run_method", "results_table", "save_results"]
+
+
+@dataclass
+class Budget:
+    """Training settings shared by every method of a comparison.
+
+    ``loss_lr`` is the learning rate of loss parameters (proxies); ``None`` means ``lr``.
+    ``eval_every`` adds periodic held-out evaluations to the history (0: only at the end).
+    """
+
+    steps: int = 1000
+    P: int = 32
+    K: int = 4
+    lr: float = 1e-3
+    loss_lr: float | None = None
+    weight_decay: float = 1e-4
+    embedding_size: int = 64
+    augment: bool = True
+    eval_every: int = 0
+
+    def with_(self, **changes: Any) -> Budget:
+        """A copy with some settings changed."""
+        values = asdict(self)
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"unknown budget setting(s) {sorted(unknown)}; known: {sorted(values)}")
+        values.update(changes)
+        return Budget(**values)
+
+
+def protocol(smoke: bool = False) -> Budget:
+    """The default budget of the kit's notebooks (a few minutes per notebook on a laptop CPU),
+    or the smoke budget that only proves a notebook runs end to end."""
+    if smoke:
+        return Budget(steps=15, P=16, K=4, eval_every=0)
+    return Budget()
+
+
+@dataclass
+class RunResult:
+    """One trained method and what was measured on it."""
+
+    name: str
+    model: nn.Module
+    loss: nn.Module
+    history: History
+    train_embeddings: torch.Tensor
+    train_labels: torch.Tensor
+    test_embeddings: torch.Tensor
+    test_labels: torch.Tensor
+    train_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    rho: float
+    density: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.history.seconds_per_step
+
+    def row(self) -> dict[str, float]:
+        """The numbers of a results table (held-out metrics unless prefixed ``train_``)."""
+        row = dict(self.test_metrics)
+        row["rho"] = self.rho
+        row["density"] = self.density
+        row["train_map@r"] = self.train_metrics["map@r"]
+        row["gap_map@r"] = self.train_metrics["map@r"] - self.test_metrics["map@r"]
+        row["train_s"] = self.history.train_seconds
+        row["ms_per_step"] = 1e3 * self.history.seconds_per_step
+        return row
+
+
+def run_method(
+    name: str,
+    loss: nn.Module,
+    train_data: Any,
+    test_data: Any,
+    budget: Budget,
+    seed: int = 0,
+    model: nn.Module | None = None,
+    model_fn: Callable[[int], nn.Module] | None = None,
+    embed_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    distance: str = "cosine",
+    with_nmi: bool = False,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train ``loss`` under ``budget`` and evaluate on the training and held-out classes.
+
+    Args:
+        name: label of the method in tables and figures.
+        loss: the loss module (with its own parameters, if any).
+        train_data, test_data: datasets with ``.labels`` (class-disjoint in the DML protocol).
+        budget: the shared :class:`Budget`.
+        seed: seeds the model initialisation, sampler and augmentation.
+        model: an embedder to train; by default a fresh :class:`~dmlkit.models.ConvNet` (or
+            ``model_fn(embedding_size)``) created after seeding, so every method starts from the
+            same weights for the same seed.
+        embed_fn: ``(model, data) -> (embeddings, labels)``; default :func:`dmlkit.evaluate.embed`.
+        distance: retrieval distance (``"cosine"`` or ``"euclidean"``).
+        with_nmi: also compute NMI of k-means on the held-out embeddings (slower).
+        device: training device (default: CUDA when available).
+        progress: show a progress bar.
+    """
+    from dmlkit.utils import seed_everything
+
+    seed_everything(seed)
+    if model is None:
+        model = model_fn(budget.embedding_size) if model_fn else ConvNet(budget.embedding_size)
+    embed_fn = embed_fn or embed
+    eval_fn = None
+    if budget.eval_every:
+        def eval_fn(m: nn.Module) -> dict[str, float]:
+            e, l = embed_fn(m, test_data)
+            metrics = retrieval_metrics(e, l, distance=distance)
+            metrics["rho"] = spectral_decay(e)
+            return {k: float(v) for k, v in metrics.items()}
+
+    history = fit(
+        model,
+        loss,
+        train_data,
+        steps=budget.steps,
+        P=budget.P,
+        K=budget.K,
+        lr=budget.lr,
+        loss_lr=budget.loss_lr,
+        weight_decay=budget.weight_decay,
+        augment=budget.augment,
+        eval_every=budget.eval_every or None,
+        eval_fn=eval_fn,
+        seed=seed,
+        device=device,
+        progress=progress,
+        description=name,
+    )
+    train_embeddings, train_labels = embed_fn(model, train_data)
+    test_embeddings, test_labels = embed_fn(model, test_data)
+    train_metrics = {k: float(v) for k, v in retrieval_metrics(train_embeddings, train_labels, distance=distance).items()}
+    test_metrics = {k: float(v) for k, v in retrieval_metrics(test_embeddings, test_labels, distance=distance).items()}
+    if with_nmi:
+        test_metrics["nmi"] = float(nmi(test_embeddings, test_labels, seed=seed))
+    return RunResult(
+        name=name,
+        model=model,
+        loss=loss,
+        history=history,
+        train_embeddings=train_embeddings,
+        train_labels=train_labels,
+        test_embeddings=test_embeddings,
+        test_labels=test_labels,
+        train_metrics=train_metrics,
+        test_metrics=test_metrics,
+        rho=spectral_decay(train_embeddings),
+        density=embedding_density(train_embeddings, train_labels),
+        settings={**asdict(budget), "seed": seed, "distance": distance},
+    )
+
+
+_HEADERS = {
+    "recall@1": "R@1",
+    "recall@2": "R@2",
+    "recall@4": "R@4",
+    "recall@8": "R@8",
+    "map@r": "MAP@R",
+    "r_precision": "R-Prec",
+    "nmi": "NMI",
+    "rho": "ρ",
+    "density": "density",
+    "train_map@r": "train MAP@R",
+    "gap_map@r": "gap MAP@R",
+    "train_s": "train s",
+    "ms_per_step": "ms/step",
+}
+_PERCENT = {"recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "nmi", "train_map@r", "gap_map@r"}
+
+
+def results_table(
+    results: Sequence[RunResult] | dict[str, dict[str, float]],
+    columns: Sequence[str] = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "rho", "train_s"),
+) -> str:
+    """A Markdown table, one row per method; accuracies in %, ρ and density as plain numbers."""
+    rows = results if isinstance(results, dict) else {r.name: r.row() for r in results}
+    lines = ["| method | " + " | ".join(_HEADERS.get(c, c) for c in columns) + " |"]
+    lines.append("| --- |" + " ---: |" * len(columns))
+    for name, row in rows.items():
+        cells = []
+        for column in columns:
+            value = row.get(column, float("nan"))
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                cells.append("–")
+            elif column in _PERCENT:
+                cells.append(f"{100 * value:.1f}")
+            elif column in ("train_s", "ms_per_step"):
+                cells.append(f"{value:.1f}")
+            else:
+                cells.append(f"{value:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save_results(
+    results: Sequence[RunResult],
+    out_dir: str | Path,
+    notebook: str,
+    settings: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``results.json`` (metrics, ρ, times and settings of every run) to ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "notebook": notebook,
+        "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "processor": platform.machine()},
+        "settings": settings or {},
+        "methods": {
+            r.name: {"test": r.test_metrics, "train": r.train_metrics, **{k: v for k, v in r.row().items() if k not in r.test_metrics}, "settings": r.settings}
+            for r in results
+        },
+        **(extra or {}),
+    }
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=float) + "\n")
+    return path

@@ -1,0 +1,305 @@
+"""One training loop for every notebook: :func:`fit`, plus checkpoints.
+
+``fit`` draws class-balanced P×K batches, embeds them, applies the loss and steps an optimiser
+whose loss parameters (proxies, classifier weights) may have their own learning rate. It is
+seeded and device-agnostic (CUDA when available), shows a progress bar, records the loss and
+optional periodic evaluations, and stops with a clear message when the loss stops being finite.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from dmlkit.data.augment import random_affine
+from dmlkit.data.samplers import PKSampler
+from dmlkit.utils import default_device, seed_everything
+
+__all__ = ["History", "fit", "save_checkpoint", "load_checkpoint", "progress_bar"]
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`.
+
+    Attributes:
+        steps: step number of every recorded loss value.
+        losses: the loss at those steps.
+        evaluations: one dict per periodic evaluation, ``{"step": ..., <metric>: ...}``.
+        train_seconds: time spent in training steps (evaluations excluded).
+        images_seen: images that went through the model in training.
+        settings: the arguments of the run, for the results files.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    evaluations: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    images_seen: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images_seen / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.train_seconds / self.steps[-1] if self.steps else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain Python types only (JSON- and ``weights_only``-safe)."""
+        return asdict(self)
+
+
+def progress_bar(total: int, description: str, enabled: bool = True) -> Any:
+    """A tqdm bar: the notebook widget when running in Jupyter with ipywidgets, else text."""
+    from tqdm import tqdm as text_tqdm
+
+    if not enabled:
+        return text_tqdm(total=total, disable=True)
+    in_kernel = "ipykernel" in sys.modules
+    if in_kernel:
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm as notebook_tqdm
+
+            return notebook_tqdm(total=total, desc=description)
+        except ImportError:
+            pass
+    return text_tqdm(total=total, desc=description, file=sys.stdout, mininterval=2.0, ascii=in_kernel)
+
+
+def _loader_workers() -> int:
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def _batches(dataset: Dataset, sampler: PKSampler, device: torch.device):
+    """Yield ``(images, labels)`` batches on ``device`` (fast path for in-memory datasets)."""
+    if hasattr(dataset, "get_batch"):
+        for indices in sampler:
+            images, labels = dataset.get_batch(indices)
+            yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        return
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=_loader_workers(),
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+    for images, labels in loader:
+        yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+def _optimizer(
+    name: str, groups: list[dict[str, Any]], weight_decay: float
+) -> torch.optim.Optimizer:
+    if name == "adamw":
+        return torch.optim.AdamW(groups, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(groups, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(groups, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd', got {name!r}")
+
+
+def fit(
+    model: nn.Module,
+    loss: nn.Module,
+    train_data: Dataset,
+    *,
+    steps: int | None = None,
+    epochs: float | None = None,
+    P: int = 32,
+    K: int = 4,
+    lr: float = 1e-3,
+    loss_lr: float | None = None,
+    weight_decay: float = 1e-4,
+    optimizer: str = "adamw",
+    augment: bool = False,
+    eval_data: Dataset | None = None,
+    eval_every: int | None = None,
+    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    log_every: int = 10,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    description: str | None = None,
+) -> History:
+    """Train ``model`` with ``loss`` on P×K batches of ``train_data``.
+
+    Args:
+        model: maps images to embeddings.
+        loss: ``loss(embeddings, labels) -> scalar``; its parameters (if any) are trained too,
+            with learning rate ``loss_lr``.
+        train_data: a dataset with ``.labels``.
+        steps: number of optimiser steps; or give ``epochs`` (one epoch = ``len(data) // (P*K)``
+            steps). Exactly one of the two, or neither for one epoch.
+        P, K: classes per batch and images per class (:class:`~dmlkit.data.PKSampler`).
+        lr: learning rate of the model.
+        loss_lr: learning rate of the loss's parameters (proxies); defaults to ``lr``. Proxy
+            papers use a much larger one (×100 in Proxy-Anchor's trainer).
+        weight_decay: decoupled weight decay (AdamW) or L2 (adam, sgd).
+        optimizer: ``"adamw"`` (default), ``"adam"`` or ``"sgd"`` (momentum 0.9).
+        augment: light random rotation, zoom and shift of each image (:func:`random_affine`).
+        eval_data: evaluated every ``eval_every`` steps and at the end with
+            :func:`dmlkit.evaluate.retrieval_metrics` (and ρ of these embeddings); ``eval_fn``
+            replaces that default with any ``model -> dict`` function.
+        eval_every: evaluation period in steps (``None``: only at the end, if ``eval_data`` or
+            ``eval_fn`` is given).
+        log_every: record the loss every this many steps (and at the last step).
+        seed: seeds torch, NumPy, Python, the sampler and the augmentation.
+        device: default :func:`dmlkit.default_device` (CUDA when available).
+        progress: show a progress bar.
+        description: label of the progress bar.
+
+    Returns:
+        The :class:`History` of the run. The model is left on ``device`` in eval mode.
+
+    Raises:
+        FloatingPointError: when the loss becomes NaN or infinite, naming the step.
+    """
+    if steps is not None and epochs is not None:
+        raise ValueError("give either steps or epochs, not both")
+    labels = getattr(train_data, "labels", None)
+    if labels is None:
+        raise ValueError("train_data must have a .labels attribute (see dmlkit.data.load)")
+    if lr <= 0 or (loss_lr is not None and loss_lr <= 0):
+        raise ValueError(f"learning rates must be positive, got lr={lr}, loss_lr={loss_lr}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
+    if log_every < 1:
+        raise ValueError(f"log_every must be at least 1, got {log_every}")
+    epoch_steps = max(1, len(labels) // (P * K))
+    if steps is None:
+        steps = max(1, round((1.0 if epochs is None else epochs) * epoch_steps))
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if eval_every is not None and eval_every < 1:
+        raise ValueError(f"eval_every must be at least 1, got {eval_every}")
+
+    generator = seed_everything(seed)
+    device = torch.device(device) if device is not None else default_device()
+    model.to(device)
+    loss.to(device)
+    sampler = PKSampler(labels, P, K, num_batches=steps, seed=seed)
+
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
+    loss_parameters = [p for p in loss.parameters() if p.requires_grad]
+    if loss_parameters:
+        groups.append({"params": loss_parameters, "lr": loss_lr or lr})
+    optim = _optimizer(optimizer, groups, weight_decay)
+
+    if eval_fn is None and eval_data is not None:
+        eval_fn = _default_evaluation(eval_data)
+    history = History(
+        settings={
+            "steps": steps, "P": P, "K": K, "lr": lr, "loss_lr": loss_lr or lr,
+            "weight_decay": weight_decay, "optimizer": optimizer, "augment": augment,
+            "seed": seed, "device": str(device), "loss": type(loss).__name__,
+            "model": type(model).__name__,
+        }
+    )
+    bar = progress_bar(steps, description or type(loss).__name__, progress)
+    model.train()
+    loss.train()
+    started = time.perf_counter()
+    evaluation_seconds = 0.0
+    for step, (images, batch_labels) in enumerate(_batches(train_data, sampler, device), start=1):
+        if augment:
+            images = random_affine(images, generator)
+        value = loss(model(images), batch_labels)
+        if not torch.isfinite(value):
+            bar.close()
+            raise FloatingPointError(
+                f"the loss became {value.item()} at step {step} of {steps} "
+                f"({type(loss).__name__}, lr={lr}); lower the learning rate or check the inputs"
+            )
+        optim.zero_grad(set_to_none=True)
+        value.backward()
+        optim.step()
+        history.images_seen += images.shape[0]
+        if step % log_every == 0 or step == steps:
+            history.steps.append(step)
+            history.losses.append(float(value.detach()))
+            bar.set_postfix(loss=f"{history.losses[-1]:.4f}", refresh=False)
+        bar.update(1)
+        if eval_fn is not None and ((eval_every and step % eval_every == 0) or step == steps):
+            tick = time.perf_counter()
+            record = {"step": step, **eval_fn(model)}
+            history.evaluations.append(record)
+            evaluation_seconds += time.perf_counter() - tick
+            model.train()
+            loss.train()
+    bar.close()
+    history.train_seconds = time.perf_counter() - started - evaluation_seconds
+    model.eval()
+    loss.eval()
+    return history
+
+
+def _default_evaluation(eval_data: Dataset) -> Callable[[nn.Module], dict[str, float]]:
+    def evaluate_model(model: nn.Module) -> dict[str, float]:
+        from dmlkit.analysis import spectral_decay
+        from dmlkit.evaluate import embed, retrieval_metrics
+
+        embeddings, labels = embed(model, eval_data)
+        metrics = retrieval_metrics(embeddings, labels)
+        metrics["rho"] = spectral_decay(embeddings)
+        return {k: float(v) for k, v in metrics.items()}
+
+    return evaluate_model
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    loss: nn.Module | None = None,
+    history: History | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save model and loss state (tensors and plain Python values only)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": model.state_dict(),
+        "loss": loss.state_dict() if loss is not None else {},
+        "history": history.as_dict() if history is not None else {},
+        "extra": extra or {},
+    }
+    torch.save(payload, path)
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    loss: nn.Module | None = None,
+    map_location: torch.device | str | None = "cpu",
+) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``loss``).
+
+    Uses ``torch.load(..., weights_only=True)``: no arbitrary object is ever unpickled. Returns the
+    stored ``history`` and ``extra`` dicts.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise ValueError(f"{path} is not a dmlkit checkpoint (no 'model' entry)")
+    model.load_state_dict(payload["model"])
+    if loss is not None:
+        if not payload.get("loss") and any(True for _ in loss.state_dict()):
+            raise ValueError(f"{path} holds no loss state but the loss has parameters")
+        loss.load_state_dict(payload.get("loss", {}))
+    return {"history": payload.get("history", {}), "extra": payload.get("extra", {})}
