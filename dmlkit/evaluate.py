@@ -216,8 +216,11 @@ def _drop_self(indices: torch.Tensor, self_index: torch.Tensor) -> torch.Tensor:
     neighbour is dropped instead, as PML does.
     """
     is_self = indices == self_index.unsqueeze(1)
-    is_self[~is_self.any(dim=1), -1] = True
-    return indices[~is_self].view(indices.shape[0], indices.shape[1] - 1)
+    kept = indices.shape[1] - 1
+    position = torch.where(is_self.any(dim=1), is_self.to(torch.uint8).argmax(dim=1), kept)
+    columns = torch.arange(kept, device=indices.device).unsqueeze(0)
+    columns = columns + (columns >= position.unsqueeze(1)).to(columns.dtype)  # skip the query
+    return indices.gather(1, columns)
 
 
 def _torch_neighbours(

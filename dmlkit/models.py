@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EmbeddingHead", "ConvNet", "ResNetEmbedder", "count_parameters"]
+__all__ = ["EmbeddingHead", "ConvNet", "ResNetEmbedder", "count_parameters", "default_model"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -165,3 +165,15 @@ class ResNetEmbedder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, 3)
         return self.head(self._features(images))
+
+
+def default_model(dataset: object, embedding_size: int) -> nn.Module:
+    """The kit's embedder for a dataset: the :class:`ConvNet` for small images (up to 64 pixels a
+    side, any channel count), a :class:`ResNetEmbedder` (ResNet-50, random init) for larger ones."""
+    image = dataset[0][0]
+    channels, height = int(image.shape[0]), int(image.shape[-1])
+    if height <= 64:
+        return ConvNet(embedding_size=embedding_size, in_channels=channels)
+    if channels != 3:
+        raise ValueError(f"large images must be RGB for the ResNet embedder, got {channels} channels")
+    return ResNetEmbedder("resnet50", embedding_size=embedding_size)

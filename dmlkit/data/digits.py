@@ -13,6 +13,7 @@ Images are scaled to ``uint8`` ``0-255`` (``value * 255 / 16``, rounded) and sha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -28,8 +29,9 @@ DEFAULT_TRAIN_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4)
 _MAX_VALUE = 16
 
 
+@functools.lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """The bundled images as ``uint8`` ``(N, 8, 8)`` in ``0-255`` and their labels."""
+    """The bundled images as ``uint8`` ``(N, 8, 8)`` in ``0-255`` and their labels (read-only)."""
     from sklearn.datasets import load_digits as sklearn_load_digits
 
     bunch = sklearn_load_digits()
@@ -40,7 +42,10 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
             f"[{values.min()}, {values.max()}]"
         )
     images = np.rint(values * (255.0 / _MAX_VALUE)).astype(np.uint8)
-    return images, np.asarray(bunch.target, dtype=np.int64)
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return images, labels
 
 
 def load_digits(
@@ -88,7 +93,10 @@ def load_digits(
     images, labels = _digits_arrays()
     name = f"digits-{split}"
     dataset = TensorImageDataset(
-        torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels), DIGIT_CLASSES, name=name
+        torch.from_numpy(images.copy()).unsqueeze(1),
+        torch.from_numpy(labels.copy()),
+        DIGIT_CLASSES,
+        name=name,
     )
     if split == "all":
         return dataset

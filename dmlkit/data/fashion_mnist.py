@@ -74,10 +74,13 @@ FASHION_MNIST_FILES: dict[str, tuple[str, str]] = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-#: System folders searched after ``root`` and ``$DMLKIT_DATA``: Debian's ``dataset-fashion-mnist``.
-SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets/fashion-mnist"),)
-
+#: Debian's package ``dataset-fashion-mnist`` and the folder it installs the four ``.gz`` files in.
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+#: System folders searched after ``root`` and ``$DMLKIT_DATA``.
+SYSTEM_DIRS: tuple[Path, ...] = (DEBIAN_DIR,)
+
 DEFAULT_TRAIN_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4)
 _IMAGE_SIDE = 28
 _OFFICIAL_SIZES = {"train": 60_000, "test": 10_000}
@@ -120,7 +123,8 @@ def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarra
             accept any.
 
     Returns:
-        The array, in native byte order, of the shape recorded in the header.
+        The array, in native byte order, of the shape recorded in the header; for byte data
+        it is a read-only view of the file's content (copy it before writing).
 
     Raises:
         IDXFormatError: bad magic number, unknown type code, wrong number of dimensions, or a
@@ -231,7 +235,7 @@ def _not_found_message(names: Sequence[str], tried: Sequence[Path], notes: Seque
     lines += [
         "To get the files, any one of:",
         f"  - Debian/Ubuntu: `apt-get install {DEBIAN_PACKAGE}` (installs the four gzipped IDX files "
-        f"in {SYSTEM_DIRS[0]});",
+        f"in {DEBIAN_DIR});",
         "  - call load_fashion_mnist(..., download=True) to fetch them with "
         "torchvision.datasets.FashionMNIST into <root or data_dir>/FashionMNIST/raw;",
         "  - copy train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
@@ -357,18 +361,25 @@ def load_fashion_mnist(
         _download(root, parts)
         files = find_fashion_mnist(parts, root)
 
-    arrays = [_read_part(*files[part]) for part in parts]
-    images = np.concatenate([a[0] for a in arrays]) if len(arrays) > 1 else arrays[0][0].copy()
-    labels = np.concatenate([a[1] for a in arrays]) if len(arrays) > 1 else arrays[0][1].copy()
-    name = f"fashion-mnist-{split}"
-    dataset = TensorImageDataset(
-        torch.from_numpy(images).unsqueeze(1),
-        torch.from_numpy(labels.astype(np.int64)),
-        FASHION_MNIST_CLASSES,
-        name=name,
-    )
+    num_classes = len(FASHION_MNIST_CLASSES)
     if split == "all" or split_by == "official":
-        return dataset
-    in_train = np.isin(labels, chosen)
-    mask = in_train if split == "train" else ~in_train
-    return dataset.subset(np.flatnonzero(mask), name=name)
+        kept = np.arange(num_classes)
+    else:
+        in_train = np.isin(np.arange(num_classes), chosen)
+        kept = np.flatnonzero(in_train if split == "train" else ~in_train)
+    # Gather each part's images of the kept classes (new, writable arrays: the cache stays intact)
+    # and number the kept classes 0, 1, ... in official order.
+    images_parts, labels_parts = [], []
+    for part in parts:
+        part_images, part_labels = _read_part(*files[part])
+        index = np.flatnonzero(np.isin(part_labels, kept))
+        images_parts.append(part_images[index])
+        labels_parts.append(part_labels[index])
+    remap = np.full(num_classes, -1, dtype=np.int64)
+    remap[kept] = np.arange(kept.size)
+    return TensorImageDataset(
+        torch.from_numpy(np.concatenate(images_parts)).unsqueeze(1),
+        torch.from_numpy(remap[np.concatenate(labels_parts)]),
+        [FASHION_MNIST_CLASSES[c] for c in kept],
+        name=f"fashion-mnist-{split}",
+    )

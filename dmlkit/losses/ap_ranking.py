@@ -29,6 +29,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from dmlkit.distances import Distance, get_distance
 from dmlkit.utils import check_embeddings_and_labels, check_positive
@@ -179,13 +180,12 @@ def _fast_ap(
     # Triangular soft binning: bin centres z_l = l*Δ, Δ = 4/L, weight max(0, 1 - |d² - z_l|/Δ).
     # A distance u = d²/Δ between centres b and b+1 gives weight 1 - (u - b) to bin b and u - b
     # to bin b+1, nothing elsewhere, so two scatter-adds build each histogram in O(B²) instead of
-    # evaluating all L+1 triangles. At a bin centre the triangle has a kink; like PML's
-    # relu(1 - |·|) we take the derivative there to be zero.
+    # evaluating all L+1 triangles. Exactly at a bin centre (a kink of the triangles) this takes
+    # the right-hand derivative.
     scaled = squared * (num_bins / 4.0)
     lower = scaled.detach().floor().clamp(max=num_bins - 1).long()
-    fraction = scaled - lower
-    fraction = torch.where(fraction > 0, fraction, fraction.detach())
-    upper_weight, lower_weight = fraction, 1.0 - fraction
+    upper_weight = scaled - lower
+    lower_weight = 1.0 - upper_weight
 
     def histogram(mask: torch.Tensor) -> torch.Tensor:
         hist = torch.zeros(labels.shape[0], num_bins + 1, dtype=dtype, device=embeddings.device)
@@ -233,8 +233,9 @@ class FastAPLoss(nn.Module):
     batch without any gives 0). The cost is O(B²·D + B²) for a batch of B, no triplets.
 
     Equal to PML's ``FastAPLoss(num_bins)`` (``LpDistance(power=2)`` on normalised embeddings,
-    MeanReducer over anchors with positives), values and gradients, including the zero
-    derivative of the triangle at a bin centre. Paper setting: 10 bins, batch 256, 512-d,
+    MeanReducer over anchors with positives), values and gradients. (Only exactly at a bin
+    centre, a kink of the triangles, may the two pick different one-sided derivatives; both are
+    valid subgradients.) Paper setting: 10 bins, batch 256, 512-d,
     ResNet-18 (the authors' large batches are sampled two product categories at a time).
 
     Args:
@@ -277,7 +278,8 @@ class _SmoothAPFunction(torch.autograd.Function):
     For one query (``τ`` the temperature, ``σ_ij = σ((s_j - s_i)/τ)``, ``n = |P|``):
     ``∂AP/∂σ_ij = (1/n)·(1[j∈P]/R_Ω(i) - R_P(i)/R_Ω(i)²·1[j∈Ω])`` for ``i∈P, j≠i``, and
     ``∂σ_ij/∂s_j = -∂σ_ij/∂s_i = σ_ij(1 - σ_ij)/τ``. The clamp at ±50 would zero that derivative
-    outside the clamp; we keep ``σ(1-σ)`` there, which is below 2e-22.
+    outside the clamp; we keep ``σ(1-σ)`` there, which is below 2e-22. Differentiable once
+    (no double backward).
     """
 
     @staticmethod
@@ -303,6 +305,7 @@ class _SmoothAPFunction(torch.autograd.Function):
         return ap
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_ap: torch.Tensor):
         scaled, masks, rank_all, rank_pos, num_positive = ctx.saved_tensors
         retrieval, positive = masks[..., 0], masks[..., 1]

@@ -468,14 +468,15 @@ class ProxyAnchorLoss(_ProxyLoss):
         top = top.scatter_reduce(0, targets, z.detach(), reduce="amax", include_self=True)
         sums = torch.zeros_like(top).index_add(0, targets, torch.exp(z - top[targets]))
         positive = (top + torch.log(torch.exp(-top) + sums)).sum()  # absent classes add log 1 = 0
-        num_with_positives = subset.num_present if subset is not None else int(torch.unique(labels).numel())
+        present = torch.zeros(num_columns, dtype=torch.bool, device=z.device).index_fill_(0, targets, True)
+        num_with_positives = present.sum()  # |P+|, kept as a tensor (no device sync)
 
         # Negative part: log(1 + sum e^(alpha cos + alpha delta)) over the non-class rows. A column
         # with no negatives (the whole batch in one class) gets a very negative logsumexp and
-        # contributes softplus(-huge) = 0 with a zero, finite gradient.
+        # contributes log(1 + e^-huge) = 0 with a zero, finite gradient.
         fill = torch.finfo(scaled.dtype).min / 2
         lse = torch.logsumexp(scaled.scatter(1, column, fill), dim=0)  # (S,)
-        per_proxy = F.softplus(lse + shift)
+        per_proxy = torch.logaddexp(lse + shift, lse.new_zeros(()))  # log(1 + e^x), exact for all x
         if subset is not None and subset.weight != 1.0:
             weights = torch.ones_like(per_proxy)
             weights[subset.num_present :] = subset.weight

@@ -1,0 +1,61 @@
+"""The install files agree, and the committed notebooks are clean."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+# conda-forge names that differ from PyPI's
+CONDA_TO_PYPI = {"pytorch": "torch"}
+
+
+def test_environment_yml_names_the_same_packages_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pypi = {_name(r) for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        pypi |= {_name(r) for r in extra}
+    conda = set()
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("dependencies:", 1)[1].splitlines():
+        match = re.match(r"^\s{2}- ([A-Za-z0-9_.\-]+)", line)
+        if match and match.group(1) not in ("python", "pip"):
+            conda.add(CONDA_TO_PYPI.get(match.group(1).lower(), match.group(1).lower()))
+    assert conda == pypi, f"only in environment.yml: {conda - pypi}; only in pyproject.toml: {pypi - conda}"
+    assert "-e ." in text
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        assert cell.get("execution_count") is None, f"{path.name}: execution count left in a cell"
+        if "NBVAL_CHECK_OUTPUT" in source:
+            for output in cell["outputs"]:
+                assert "image/png" not in output.get("data", {}), f"{path.name}: image in a golden cell"
+        else:
+            assert not cell["outputs"], f"{path.name}: outputs left in cell:\n{source[:120]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_parameters_cell(path):
+    nb = json.loads(path.read_text())
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    source = "".join(tagged[0]["source"])
+    for name in ("SMOKE", "SEED", "DATASET", "OUT_DIR"):
+        assert re.search(rf"^{name}\s*=", source, re.M), f"{path.name}: parameters cell lacks {name}"
