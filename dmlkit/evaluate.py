@@ -241,13 +241,20 @@ def _torch_neighbours(
     num_items = prepared.shape[0]
     bounds = _chunk_bounds(num_items, max(ks), chunk_size)
     reference_t = prepared.t()
+    # One buffer for every block's similarities: a fresh 100-MB tensor per block would be paid
+    # for in page faults each time.
+    buffer = (
+        torch.empty(bounds[1], num_items, dtype=prepared.dtype, device=prepared.device)
+        if distance == "cosine"
+        else None
+    )
     for start, stop in zip(bounds[:-1], bounds[1:]):
         keep = query_mask[start:stop]
         if not bool(keep.any()):
             continue
         block = prepared[start:stop]
-        if distance == "cosine":
-            scores = torch.matmul(block, reference_t)
+        if buffer is not None:
+            scores = torch.matmul(block, reference_t, out=buffer[: stop - start])
         else:
             scores = torch.cdist(block, prepared, p=2)
         query_index = torch.arange(start, stop, device=prepared.device)
@@ -257,7 +264,6 @@ def _torch_neighbours(
         for k in ks:
             _, indices = torch.topk(scores, k + 1, dim=1, largest=distance == "cosine")
             neighbours.append(_drop_self(indices, query_index))
-        del scores
         yield query_index, neighbours
 
 

@@ -27,7 +27,10 @@ from dmlkit.evaluate import embed, nmi, retrieval_metrics
 from dmlkit.models import ConvNet
 from dmlkit.train import History, fit
 
-__all__ = ["Budget", "RunResult", "protocol", "run_method", "results_table", "save_results"]
+__all__ = ["Budget", "RunResult", "protocol", "load_data", "run_method", "results_table", "save_results"]
+
+#: Glyph-set size of the smoke budget: enough classes for P×K batches, small enough for seconds.
+SMOKE_GLYPHS = {"num_classes": 40, "images_per_class": 10}
 
 
 @dataclass
@@ -64,6 +67,17 @@ def protocol(smoke: bool = False) -> Budget:
     if smoke:
         return Budget(steps=15, P=16, K=4, eval_every=0)
     return Budget()
+
+
+def load_data(name: str = "glyphs", smoke: bool = False, **options: Any) -> tuple[Any, Any]:
+    """The (train, held-out) pair of a comparison: ``load(name, "train")`` and
+    ``load(name, "test")`` with the same options (class-disjoint by default). With ``smoke`` the
+    glyph set shrinks to :data:`SMOKE_GLYPHS` so a notebook runs end to end in seconds."""
+    from dmlkit.data import load
+
+    if smoke and name == "glyphs":
+        options = {**SMOKE_GLYPHS, **options}
+    return load(name, split="train", **options), load(name, split="test", **options)
 
 
 @dataclass

@@ -73,7 +73,11 @@ def umap_2d(
     makes the map reproducible; UMAP then runs its optimisation single-threaded (a deliberate
     choice: same seed, same figure).
     """
-    import umap
+    import warnings
+
+    with warnings.catch_warnings():  # umap imports tqdm.auto, which warns without ipywidgets
+        warnings.filterwarnings("ignore", message=".*IProgress not found.*")
+        import umap
 
     x = embeddings if isinstance(embeddings, torch.Tensor) else torch.as_tensor(np.asarray(embeddings))
     n = x.shape[0]
@@ -92,8 +96,6 @@ def umap_2d(
         precomputed_knn=(np.asarray(knn[0]), np.asarray(knn[1]), None),
         n_jobs=1,
     )
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
         warnings.filterwarnings("ignore", message=".*n_jobs.*")

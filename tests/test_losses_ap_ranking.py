@@ -42,6 +42,10 @@ def _batch(labels: list[int], dim: int = 6, seed: int = 0, dtype=torch.float64):
     return x, torch.tensor(labels)
 
 
+def _scalar(tensor) -> float:
+    return float(tensor.detach())
+
+
 def _value_and_grad(loss_fn, x, y):
     loss = loss_fn(x, y)
     (grad,) = torch.autograd.grad(loss, x)
@@ -135,7 +139,7 @@ def test_fastap_matches_pml_values_and_gradients(name, num_bins):
     x, y = _batch(BATCHES[name], seed=num_bins)
     ours, g_ours = _value_and_grad(FastAPLoss(num_bins), x, y)
     ref, g_ref = _value_and_grad(pml_losses.FastAPLoss(num_bins=num_bins), x, y)
-    assert abs(float(ours - ref)) < 1e-6
+    assert abs(_scalar(ours - ref)) < 1e-6
     torch.testing.assert_close(g_ours, g_ref, atol=1e-6, rtol=0)
 
 
@@ -143,7 +147,7 @@ def test_fastap_matches_pml_on_a_full_size_batch():
     x, y = _batch([c for c in range(32) for _ in range(8)], dim=32, seed=3)
     ours, g_ours = _value_and_grad(FastAPLoss(), x, y)
     ref, g_ref = _value_and_grad(pml_losses.FastAPLoss(), x, y)
-    assert abs(float(ours - ref)) < 1e-6
+    assert abs(_scalar(ours - ref)) < 1e-6
     torch.testing.assert_close(g_ours, g_ref, atol=1e-6, rtol=0)
 
 
@@ -152,7 +156,7 @@ def test_fastap_matches_pml_in_float32():
     ours, g_ours = _value_and_grad(FastAPLoss(), x, y)
     ref, g_ref = _value_and_grad(pml_losses.FastAPLoss(), x, y)
     assert ours.dtype == torch.float32
-    assert abs(float(ours - ref)) < 1e-5
+    assert abs(_scalar(ours - ref)) < 1e-5
     torch.testing.assert_close(g_ours, g_ref, atol=1e-5, rtol=0)
 
 
@@ -161,7 +165,7 @@ def test_fastap_matches_loop_from_the_paper(name):
     x, y = _batch(BATCHES[name], seed=7)
     ours, g_ours = _value_and_grad(FastAPLoss(5), x, y)
     ref, g_ref = _value_and_grad(lambda a, b: _fast_ap_loop(a, b, 5), x, y)
-    assert abs(float(ours - ref)) < 1e-10
+    assert abs(_scalar(ours - ref)) < 1e-10
     torch.testing.assert_close(g_ours, g_ref, atol=1e-10, rtol=0)
 
 
@@ -175,7 +179,8 @@ def test_fastap_equals_exact_ap_when_every_distance_sits_on_its_own_bin_centre()
     x = torch.stack([points.cos(), points.sin()], dim=1)
     y = torch.tensor([0, 0, 1, 0, 2, 0])
     expected = (1 + 2 / 3 + 3 / 5) / 3
-    assert float(fast_average_precision(x, y, num_bins=10)[0]) == pytest.approx(expected, abs=1e-12)
+    fast = fast_average_precision(x, y, num_bins=10)
+    assert _scalar(fast[0]) == pytest.approx(expected, abs=1e-12)
     assert float(average_precision(x, y)[0]) == pytest.approx(expected, abs=1e-12)
 
 
@@ -187,16 +192,16 @@ def test_fastap_at_a_bin_centre_is_finite_and_matches_pml():
     y = torch.tensor([0, 0, 1, 1, 2, 2])
     ours, g_ours = _value_and_grad(FastAPLoss(), x, y)
     ref, g_ref = _value_and_grad(pml_losses.FastAPLoss(), x, y)
-    assert abs(float(ours - ref)) < 1e-12
+    assert abs(_scalar(ours - ref)) < 1e-12
     torch.testing.assert_close(g_ours, g_ref, atol=1e-12, rtol=0)
 
 
 def test_fastap_without_positives_is_zero_with_zero_gradient():
     x, y = _batch([0, 1, 2, 3, 4])
     loss, grad = _value_and_grad(FastAPLoss(), x, y)
-    assert float(loss) == 0.0
+    assert _scalar(loss) == 0.0
     assert torch.equal(grad, torch.zeros_like(grad))
-    assert float(pml_losses.FastAPLoss()(x, y).detach()) == 0.0
+    assert _scalar(pml_losses.FastAPLoss()(x, y)) == 0.0
     assert torch.isnan(fast_average_precision(x, y)).all()
 
 
@@ -205,14 +210,15 @@ def test_fastap_per_query_is_nan_only_without_positives_and_averages_to_the_loss
     per_query = fast_average_precision(x, y)
     singletons = torch.tensor([(y == c).sum() == 1 for c in y])
     assert torch.equal(torch.isnan(per_query), singletons)
-    assert float(1 - per_query.nanmean()) == pytest.approx(float(FastAPLoss()(x, y)), abs=1e-12)
+    loss = FastAPLoss()(x, y).detach()
+    assert float(1 - per_query.detach().nanmean()) == pytest.approx(_scalar(loss), abs=1e-12)
 
 
 def test_fastap_is_invariant_to_scale_and_batch_order():
     x, y = _batch(BATCHES["P=3,K=5 shuffled"])
     loss = FastAPLoss()(x, y)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    assert float(FastAPLoss()(3.0 * x[perm], y[perm])) == pytest.approx(float(loss), abs=1e-12)
+    assert _scalar(FastAPLoss()(3.0 * x[perm], y[perm])) == pytest.approx(_scalar(loss), abs=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +233,7 @@ def test_smoothap_matches_loop_from_the_paper(name, include_query):
     loss_fn = SmoothAPLoss(temperature=0.05, include_query=include_query)
     ours, g_ours = _value_and_grad(loss_fn, x, y)
     ref, g_ref = _value_and_grad(lambda a, b: _smooth_ap_loop(a, b, 0.05, include_query), x, y)
-    assert abs(float(ours - ref)) < 1e-10
+    assert abs(_scalar(ours - ref)) < 1e-10
     torch.testing.assert_close(g_ours, g_ref, atol=1e-10, rtol=0)
 
 
@@ -236,7 +242,7 @@ def test_smoothap_matches_loop_at_the_paper_temperature_with_clamping():
     x, y = _batch(BATCHES["P=3,K=5 shuffled"], dim=3, seed=2)
     ours, g_ours = _value_and_grad(SmoothAPLoss(), x, y)
     ref, g_ref = _value_and_grad(lambda a, b: _smooth_ap_loop(a, b, 0.01), x, y)
-    assert abs(float(ours - ref)) < 1e-10
+    assert abs(_scalar(ours - ref)) < 1e-10
     torch.testing.assert_close(g_ours, g_ref, atol=1e-9, rtol=0)
 
 
@@ -247,7 +253,7 @@ def test_smoothap_matches_pml_on_square_batches_with_the_query_included(P):
         ours, g_ours = _value_and_grad(SmoothAPLoss(temperature, include_query=True), x, y)
         ref, g_ref = _value_and_grad(pml_losses.SmoothAPLoss(temperature=temperature), x, y)
         # PML accumulates AP in float32 (and does not clamp): agreement to ~1e-8.
-        assert abs(float(ours - ref)) < 1e-6
+        assert abs(_scalar(ours - ref)) < 1e-6
         torch.testing.assert_close(g_ours, g_ref.to(g_ours.dtype), atol=1e-6, rtol=0)
 
 
@@ -259,8 +265,8 @@ def test_pml_smoothap_is_wrong_on_non_square_batches():
         pytest.skip("documents PML 2.9 behaviour")
     x, y = _batch([c for c in range(2) for _ in range(4)], seed=0)
     ref = _smooth_ap_loop(x, y, 0.01, include_query=True)
-    assert float(SmoothAPLoss(include_query=True)(x, y)) == pytest.approx(float(ref), abs=1e-10)
-    assert abs(float(pml_losses.SmoothAPLoss()(x, y)) - float(ref)) > 1e-3
+    assert _scalar(SmoothAPLoss(include_query=True)(x, y)) == pytest.approx(_scalar(ref), abs=1e-10)
+    assert abs(_scalar(pml_losses.SmoothAPLoss()(x, y)) - _scalar(ref)) > 1e-3
 
 
 def test_smoothap_tends_to_exact_ap_as_temperature_shrinks():
@@ -275,7 +281,7 @@ def test_smoothap_is_invariant_to_batch_order():
     x, y = _batch(BATCHES["unequal counts + singletons"], seed=5)
     loss = SmoothAPLoss()(x, y)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(1))
-    assert float(SmoothAPLoss()(x[perm], y[perm])) == pytest.approx(float(loss), abs=1e-12)
+    assert _scalar(SmoothAPLoss()(x[perm], y[perm])) == pytest.approx(_scalar(loss), abs=1e-12)
 
 
 @pytest.mark.parametrize("chunk_elements", [1, 2 * 13 * 13, 5 * 13 * 13])
@@ -284,7 +290,7 @@ def test_smoothap_chunking_does_not_change_values_or_gradients(monkeypatch, chun
     loss, grad = _value_and_grad(SmoothAPLoss(0.02), x, y)
     monkeypatch.setattr(ap_ranking, "_SMOOTH_AP_CHUNK_ELEMENTS", chunk_elements)
     chunked, g_chunked = _value_and_grad(SmoothAPLoss(0.02), x, y)
-    assert float(chunked) == pytest.approx(float(loss), abs=1e-14)
+    assert _scalar(chunked) == pytest.approx(_scalar(loss), abs=1e-14)
     torch.testing.assert_close(g_chunked, grad, atol=1e-14, rtol=0)
 
 
@@ -305,7 +311,7 @@ def test_smoothap_custom_backward_passes_gradcheck():
 def test_smoothap_without_positives_is_zero_with_zero_gradient():
     x, y = _batch([0, 1, 2, 3])
     loss, grad = _value_and_grad(SmoothAPLoss(), x, y)
-    assert float(loss) == 0.0
+    assert _scalar(loss) == 0.0
     assert torch.equal(grad, torch.zeros_like(grad))
 
 
@@ -315,7 +321,7 @@ def test_smoothap_float32_close_to_float64():
     x32 = x.detach().float().requires_grad_(True)
     loss32, g32 = _value_and_grad(SmoothAPLoss(), x32, y)
     assert loss32.dtype == torch.float32
-    assert abs(float(loss32) - float(loss64)) < 1e-5
+    assert abs(_scalar(loss32) - _scalar(loss64)) < 1e-5
     torch.testing.assert_close(g32.double(), g64, atol=1e-4, rtol=0)
 
 
@@ -343,9 +349,9 @@ def test_all_equal_embeddings_values():
     y = torch.tensor([0, 0, 0, 1, 1, 1])
     x = torch.ones(6, 4, dtype=torch.float64)
     # FastAP: h⁺_0 = 2, H⁺_0 = 2, H_0 = 5 for every query -> 2·2/5 / 2 = 0.4.
-    assert float(FastAPLoss()(x, y)) == pytest.approx(1 - 0.4, abs=1e-12)
+    assert _scalar(FastAPLoss()(x, y)) == pytest.approx(1 - 0.4, abs=1e-12)
     # Smooth-AP: R(i,P) = 1 + 1/2, R(i,Ω) = 1 + 4/2 for both positives -> AP = 0.5.
-    assert float(SmoothAPLoss()(x, y)) == pytest.approx(1 - 0.5, abs=1e-12)
+    assert _scalar(SmoothAPLoss()(x, y)) == pytest.approx(1 - 0.5, abs=1e-12)
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10", None])

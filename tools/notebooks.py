@@ -45,7 +45,11 @@ def strip(path: Path) -> bool:
         cell.outputs = text_outputs(cell.outputs) if is_golden(cell) else []
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
+        cell.metadata.pop("lines_to_next_cell", None)
+    for cell in nb.cells:
+        cell.metadata.pop("lines_to_next_cell", None)
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("jupytext", None)
     after = nbformat.writes(nb)
     if after != before:
         path.write_text(after)

@@ -52,7 +52,9 @@ def _check_inside_ball(embeddings: torch.Tensor, c: float) -> None:
         )
 
 
-def _logits(embeddings: torch.Tensor, reference: torch.Tensor | None, c: float, temperature: float) -> torch.Tensor:
+def _logits(
+    embeddings: torch.Tensor, reference: torch.Tensor | None, c: float, temperature: float
+) -> torch.Tensor:
     """``-d_c(x, y) / temperature`` for ``c > 0``; cosine similarity / temperature for ``c = 0``."""
     if c > 0:
         return -dist_matrix(embeddings, reference, c=c) / temperature
@@ -84,10 +86,11 @@ class PairwiseCrossEntropyLoss(nn.Module):
         L = \frac{1}{|\mathcal P|}\sum_{(i,j)\in\mathcal P} l_{ij}, \qquad
         \mathcal P = \{(i, j) : i \ne j,\ y_i = y_j\}.
 
-    With exactly two samples per class this is the paper's loss term for term (anchors with
-    more positives weigh more — per pair, not per anchor — which is the natural reading of "averaged
-    over positive pairs"). Samples whose class has no other member in the batch only act as
-    negatives. A batch without any positive pair gives a zero loss (connected to the graph).
+    With exactly two samples per class this is the paper's loss term for term. With more, an
+    anchor with more positives weighs more (the mean is per pair, not per anchor), which is the
+    literal reading of "averaged over positive pairs". Samples whose class has no other member
+    in the batch only act as negatives. A batch without any positive pair gives a zero loss
+    (connected to the graph).
     With ``c = 0`` and two views per class it equals pytorch-metric-learning's
     ``NTXentLoss(temperature)`` (cosine similarity); with more views it does not, because
     ``NTXentLoss`` leaves the other positives out of the denominator.
@@ -117,7 +120,8 @@ class PairwiseCrossEntropyLoss(nn.Module):
         num_pairs = positive.sum()
         if n < 2 or num_pairs == 0:
             return embeddings.sum() * 0.0
-        logits = _logits(embeddings, None, self.c, self.temperature).masked_fill(self_mask, float("-inf"))
+        logits = _logits(embeddings, None, self.c, self.temperature)
+        logits = logits.masked_fill(self_mask, float("-inf"))
         log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
         return -log_prob.masked_fill(~positive, 0.0).sum() / num_pairs
 
@@ -168,13 +172,19 @@ class HyperbolicPrototypeLoss(nn.Module):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
+        if (
+            isinstance(embedding_size, bool)
+            or not isinstance(embedding_size, int)
+            or embedding_size < 1
+        ):
             raise ValueError(f"embedding_size must be a positive integer, got {embedding_size!r}")
         self.num_classes = num_classes
         self.embedding_size = embedding_size
         self.c = _check_c(c)
         self.temperature = _resolve_temperature(temperature, self.c)
-        self.proxies = nn.Parameter(torch.randn(num_classes, embedding_size) / math.sqrt(embedding_size))
+        self.proxies = nn.Parameter(
+            torch.randn(num_classes, embedding_size) / math.sqrt(embedding_size)
+        )
 
     def ball_proxies(self) -> torch.Tensor:
         """The class representatives in the ball, ``project(expmap0(proxies))`` (``(C, D)``).

@@ -211,8 +211,10 @@ class _ProxyLoss(nn.Module):
                 f"got range [{int(labels.min())}, {int(labels.max())}]"
             )
 
-    def _normalized_proxies(self, dtype: torch.dtype) -> torch.Tensor:
-        return F.normalize(self.proxies.to(dtype), dim=1)
+    def _normalized_proxies(self, dtype: torch.dtype, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Unit-norm proxies (all of them, or the given rows) in ``dtype``; differentiable."""
+        proxies = self.proxies if rows is None else self.proxies[rows]
+        return F.normalize(proxies.to(dtype), dim=1)
 
     # -- negative sampling ---------------------------------------------------------------------
 
@@ -227,9 +229,9 @@ class _ProxyLoss(nn.Module):
     @torch.no_grad()
     def _hardness(self, normalized: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """Largest cosine between any embedding of the batch and any proxy of each candidate."""
-        proxies = self._normalized_proxies(normalized.dtype)[self._class_rows(candidates)]
-        cos = normalized @ proxies.T  # (B, M*K)
-        return cos.view(cos.shape[0], candidates.numel(), self._proxies_per_class).amax(dim=(0, 2))
+        proxies = self._normalized_proxies(normalized.dtype, self._class_rows(candidates))
+        cos = normalized @ proxies.T  # (B, M*K), class-major columns
+        return cos.amax(dim=0).view(candidates.numel(), self._proxies_per_class).amax(dim=1)
 
     def _sample(self, normalized: torch.Tensor, labels: torch.Tensor) -> _Subset:
         device = labels.device
@@ -367,12 +369,12 @@ class ProxyNCALoss(_ProxyLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self._check_inputs(embeddings, labels)
         normalized = F.normalize(embeddings, dim=1)
-        proxies = self._normalized_proxies(embeddings.dtype)
-        targets, correction = labels, None
+        rows, targets, correction = None, labels, None
         if self.negative_sampling is not None:
             subset = self._sample(normalized, labels)
-            proxies, targets = proxies[subset.classes], subset.targets
+            rows, targets = subset.classes, subset.targets
             correction = self._log_correction(subset, embeddings.dtype)
+        proxies = self._normalized_proxies(embeddings.dtype, rows)
         # -s ||x - p||^2 = 2 s cos - 2 s; the constant cancels in the softmax.
         logits = (normalized * (2.0 * self.softmax_scale)) @ proxies.T
         if correction is not None:
@@ -450,12 +452,11 @@ class ProxyAnchorLoss(_ProxyLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self._check_inputs(embeddings, labels)
         normalized = F.normalize(embeddings, dim=1)
-        proxies = self._normalized_proxies(embeddings.dtype)
-        subset = None
-        targets = labels
+        subset, rows, targets = None, None, labels
         if self.negative_sampling is not None:
             subset = self._sample(normalized, labels)
-            proxies, targets = proxies[subset.classes], subset.targets
+            rows, targets = subset.classes, subset.targets
+        proxies = self._normalized_proxies(embeddings.dtype, rows)
         num_columns = proxies.shape[0]
         scaled = (normalized * self.alpha) @ proxies.T  # alpha * cos, (B, S)
         shift = self.alpha * self.margin
@@ -496,24 +497,26 @@ class ProxyAnchorLoss(_ProxyLoss):
 
 
 class _SoftAssignmentSimilarity(torch.autograd.Function):
-    """``f = sum_k softmax(z)_k z_k`` over the last axis, with a fused backward.
+    """``f = sum_k softmax_k(z) z_k`` over axis 1 of a ``(B, K, C)`` tensor, with a fused backward.
 
-    ``df/dz_j = p_j (1 + z_j - f)``: one saved softmax instead of autograd's chain of a
-    softmax, a product and a sum (SoftTriple's cost is dominated by this ``(B, C, K)`` tensor).
+    ``df/dz_k = p_k (1 + z_k - f)``: one saved softmax instead of autograd's chain of a softmax,
+    a product and a sum. SoftTriple's cost is dominated by this ``B x K x C`` tensor; centres are
+    laid out k-major (``K`` before ``C``) because reductions over a short innermost axis are
+    an order of magnitude slower on the CPU than over a middle one.
     """
 
     @staticmethod
     def forward(ctx, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        p = torch.softmax(z, dim=-1)
-        f = (p * z).sum(dim=-1)
+        p = torch.softmax(z, dim=1)
+        f = (p * z).sum(dim=1)
         ctx.save_for_backward(z, p, f)
         return f
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         z, p, f = ctx.saved_tensors
-        out = z - (f - 1.0).unsqueeze(-1)
-        out.mul_(p).mul_(grad.unsqueeze(-1))
+        out = z - (f - 1.0).unsqueeze(1)
+        out.mul_(p).mul_(grad.unsqueeze(1))
         return out
 
 
@@ -655,15 +658,21 @@ class SoftTripleLoss(_ProxyLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self._check_inputs(embeddings, labels)
         normalized = F.normalize(embeddings, dim=1)
-        centers = self._normalized_proxies(embeddings.dtype)
-        targets, correction = labels, None
+        classes, targets, correction = None, labels, None
         if self.negative_sampling is not None:
             subset = self._sample(normalized, labels)
-            centers, targets = centers[self._class_rows(subset.classes)], subset.targets
+            classes, targets = subset.classes, subset.targets
             correction = self._log_correction(subset, embeddings.dtype)
+        k = self.centers_per_class
+        # Centres in k-major order: column k * S + j of z is centre k of the j-th class taken.
+        if classes is None:
+            centers = self._normalized_proxies(embeddings.dtype)
+            centers = centers.view(self.num_classes, k, -1).transpose(0, 1).reshape(-1, self.embedding_size)
+        else:
+            offsets = torch.arange(k, device=labels.device).unsqueeze(1)
+            centers = self._normalized_proxies(embeddings.dtype, (classes.unsqueeze(0) * k + offsets).reshape(-1))
         batch = normalized.shape[0]
-        z = (normalized / self.gamma) @ centers.T  # cos / gamma, (B, S*K)
-        z = z.view(batch, -1, self.centers_per_class)
+        z = ((normalized / self.gamma) @ centers.T).view(batch, k, -1)  # cos / gamma, (B, K, S)
         # S' = gamma * sum_k softmax(z)_k z_k; logits = la * (S' - margin [c = y]).
         logits = _SoftAssignmentSimilarity.apply(z) * (self.la * self.gamma)
         column = targets.unsqueeze(1)
@@ -735,12 +744,12 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self._check_inputs(embeddings, labels)
         normalized = F.normalize(embeddings, dim=1)
-        proxies = self._normalized_proxies(embeddings.dtype)
-        targets, correction = labels, None
+        rows, targets, correction = None, labels, None
         if self.negative_sampling is not None:
             subset = self._sample(normalized, labels)
-            proxies, targets = proxies[subset.classes], subset.targets
+            rows, targets = subset.classes, subset.targets
             correction = self._log_correction(subset, embeddings.dtype)
+        proxies = self._normalized_proxies(embeddings.dtype, rows)
         logits = (normalized / self.temperature) @ proxies.T
         if correction is not None:
             logits = logits + correction
