@@ -25,7 +25,7 @@ metric values.
     python bench/evaluate.py --large    # 60,000 only
 
 The full-matrix PML run is skipped where the ``N x N`` float32 matrix would not fit comfortably in
-the available memory (60,000 needs 14.4 GB for the matrix alone).
+the available memory (60,000 needs 13.4 GiB for the matrix alone).
 """
 
 from __future__ import annotations
@@ -238,10 +238,11 @@ def main(argv: list[str] | None = None) -> None:
             if name != "dmlkit":
                 notes.append(f"N={num_items:,}: largest metric difference dmlkit vs {name}: {difference:.2e}")
         for name in skipped:
-            need_gb = 4 * num_items**2 / 2**30
+            need_gib = 4 * num_items**2 / 2**30
             lines.append(f"| {num_items:,} | {name} | skipped | | | | | | | |")
             notes.append(f"N={num_items:,}: {name} skipped: its {num_items:,}^2 float32 matrix alone is "
-                         f"{need_gb:.1f} GB, more than half the available memory")
+                         f"{need_gib:.1f} GiB, more than half the available memory "
+                         f"({_available_memory_mb() / 2**10:.1f} GiB)")
         notes.append(f"N={num_items:,} metrics (dmlkit): {json.dumps(ours['metrics'])}")
     print("\n".join(lines))
     print()

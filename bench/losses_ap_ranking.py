@@ -6,9 +6,9 @@ Run from the repository root::
 
 Both libraries run in the same process on the same float32 inputs (batch 256, 128-d); each case
 times ``loss(embeddings, labels).backward()`` and the table gives the median times and the ratio
-dmlkit / PML (below 1: dmlkit is faster); each side's median is taken over ``--repeats`` runs in
-``--rounds`` alternating rounds and the best round is kept. On a shared, loaded machine ``--threads 1`` gives
-steadier ratios (multi-threaded small ops then mostly time the thread scheduling).
+dmlkit / PML (below 1: dmlkit is faster). Each side's median of ``--repeats`` runs is measured in
+``--rounds`` alternating rounds and the best round is kept. On a shared, loaded machine
+``--threads 1`` gives steadier ratios (multi-threaded small ops then mostly time the scheduling).
 
 - FastAP: P=32 classes x K=8 images, the usual (non-square) P×K batch.
 - Smooth-AP: P=16 x K=16, a *square* batch, because PML 2.9's ``SmoothAPLoss`` is only correct

@@ -126,7 +126,9 @@ def cases() -> list[Case]:
             pml_xbm(past, labels)
         pairs.append((name, ours_xbm, pml_xbm))
 
-    return [(name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs]
+    return [
+        (name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs
+    ]
 
 
 def interleaved_medians(

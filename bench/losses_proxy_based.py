@@ -6,9 +6,11 @@ Run from the repository root::
 
 Batch 256, 128-d embeddings, 1,000 classes, float32, the same proxies in both libraries; each case
 times ``loss(embeddings, labels).backward()`` (gradients for the embeddings and the proxies) and
-prints the median times and the ratio dmlkit / PML as a Markdown table. The rows marked
+prints the median times (the two libraries timed alternately, one run at a time, after 3 warm-up
+runs each) and the ratio dmlkit / PML as a Markdown table. The rows marked
 ``k=...`` time dmlkit's sampled-negatives option against PML's full loss: they show what sampling
-buys, not a like-for-like comparison.
+buys, not a like-for-like comparison. On a machine whose cores are shared with other jobs, pass
+``--threads 1``: oversubscribed OpenMP threads make both sides' times erratic.
 
 :func:`cases` returns ``(name, ours, pml)`` triples of zero-argument callables, so a top-level
 benchmark can gather them with the other families.
@@ -17,6 +19,7 @@ benchmark can gather them with the other families.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +50,9 @@ CENTERS_PER_CLASS = 10
 NUM_NEGATIVES = 100
 
 
-def _step(loss_fn: torch.nn.Module, embeddings: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+def _step(
+    loss_fn: torch.nn.Module, embeddings: torch.Tensor, labels: torch.Tensor
+) -> Callable[[], None]:
     """One forward + backward; gradients are cleared first so neither side pays for accumulation."""
 
     def run() -> None:
@@ -80,7 +85,13 @@ def cases(
     ours_input = embeddings.clone().requires_grad_()
     pml_input = embeddings.clone().requires_grad_()
 
-    def pair(name: str, ours: torch.nn.Module, pml: torch.nn.Module, pml_weights: torch.Tensor, transpose: bool):
+    def pair(
+        name: str,
+        ours: torch.nn.Module,
+        pml: torch.nn.Module,
+        pml_weights: Callable[[torch.nn.Module], torch.Tensor],
+        transpose: bool,
+    ) -> tuple[str, Callable[[], None], Callable[[], None]]:
         ours = ours.to(device=device, dtype=dtype)
         pml = pml.to(device=device, dtype=dtype)
         _copy(ours.proxies.T if transpose else ours.proxies, pml_weights(pml))
@@ -97,7 +108,13 @@ def cases(
             lambda m: m.proxies,
             False,
         ),
-        pair("ProxyAnchor", ProxyAnchorLoss(c, d), pml_losses.ProxyAnchorLoss(c, d), lambda m: m.proxies, False),
+        pair(
+            "ProxyAnchor",
+            ProxyAnchorLoss(c, d),
+            pml_losses.ProxyAnchorLoss(c, d),
+            lambda m: m.proxies,
+            False,
+        ),
         pair(
             "SoftTriple (K=10, tau=0)",
             SoftTripleLoss(c, d, tau=0.0),
@@ -145,6 +162,23 @@ def cases(
     return rows
 
 
+def _interleaved_medians(
+    ours: Callable[[], None], pml: Callable[[], None], repeats: int, warmup: int = 3
+) -> tuple[float, float]:
+    """Median times of ``ours`` and ``pml`` measured alternately, one run at a time.
+
+    Alternating keeps a change in machine load (shared cores) from favouring one side.
+    """
+    for _ in range(warmup):
+        ours()
+        pml()
+    ours_times, pml_times = [], []
+    for _ in range(repeats):
+        ours_times.append(median_time(ours, repeats=1, warmup=0))
+        pml_times.append(median_time(pml, repeats=1, warmup=0))
+    return statistics.median(ours_times), statistics.median(pml_times)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=25, help="timed runs per case (median)")
@@ -154,9 +188,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    results = []
-    for name, ours, pml in cases(args.device):
-        results.append((name, median_time(ours, repeats=args.repeats), median_time(pml, repeats=args.repeats)))
+    results = [
+        (name, *_interleaved_medians(ours, pml, args.repeats))
+        for name, ours, pml in cases(args.device)
+    ]
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(
         f"Proxy-based losses, forward + backward: batch {BATCH_SIZE}, {EMBEDDING_SIZE}-d, "

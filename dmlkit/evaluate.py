@@ -9,7 +9,7 @@ query's class.
   CVPR 2016, "Deep Metric Learning via Lifted Structured Feature Embedding"); Recall@1 is PML's
   ``precision_at_1``.
 - **R-Precision** and **MAP@R** — Musgrave, Belongie and Lim, ECCV 2020, "A Metric Learning
-  Reality Check", Section 3.2. With ``R`` the number of *other* items of the query's class,
+  Reality Check" (their proposed accuracy metrics). With ``R`` the number of *other* items of the query's class,
   R-Precision is the number of same-class items among the first ``R`` neighbours divided by ``R``,
   and ``MAP@R = (1/R) * sum_{i<=R} P@i * rel(i)``, ``P@i`` being the precision among the first
   ``i`` neighbours and ``rel(i)`` 1 when neighbour ``i`` has the query's class.
@@ -198,10 +198,13 @@ def _prepare(embeddings: torch.Tensor, distance: str) -> torch.Tensor:
     return embeddings.contiguous()
 
 
-def _chunk_bounds(num_items: int, num_neighbours: int, chunk_size: int | None) -> list[int]:
+def _chunk_bounds(
+    num_items: int, num_neighbours: int, chunk_size: int | None, element_size: int = 4
+) -> list[int]:
     """Row boundaries of the query chunks: balanced, each within the memory budget."""
     if chunk_size is None:
-        per_row = 4 * num_items + 48 * (num_neighbours + 1)  # similarity row + top-k work arrays
+        # A row of similarities plus the top-k values, indices and the per-rank work arrays.
+        per_row = element_size * num_items + 48 * (num_neighbours + 1)
         chunk_size = _CHUNK_BUDGET_BYTES // per_row
     chunk_size = max(chunk_size, _MIN_CHUNK_ROWS)
     size = math.ceil(num_items / math.ceil(num_items / chunk_size))
@@ -239,10 +242,10 @@ def _torch_neighbours(
     the top-k search.
     """
     num_items = prepared.shape[0]
-    bounds = _chunk_bounds(num_items, max(ks), chunk_size)
+    bounds = _chunk_bounds(num_items, max(ks), chunk_size, prepared.element_size())
     reference_t = prepared.t()
-    # One buffer for every block's similarities: a fresh 100-MB tensor per block would be paid
-    # for in page faults each time.
+    # One buffer for every block's similarities: a fresh tensor of a few hundred MB per block
+    # would be paid for in page faults each time.
     buffer = (
         torch.empty(bounds[1], num_items, dtype=prepared.dtype, device=prepared.device)
         if distance == "cosine"
@@ -378,8 +381,8 @@ def retrieval_metrics(
     """Leave-one-out Recall@k, MAP@R and R-Precision of a labelled set of embeddings.
 
     Every item is a query against all the others; see the module docstring for the definitions
-    (Recall@k as in Song et al., CVPR 2016; MAP@R and R-Precision from Musgrave et al., ECCV 2020,
-    Sec. 3.2). Queries whose class has no other item are left out.
+    (Recall@k as in Song et al., CVPR 2016; MAP@R and R-Precision from Musgrave et al., ECCV
+    2020). Queries whose class has no other item are left out.
 
     The search is exact: the query-by-gallery matrix is computed for a block of queries at a time
     (``chunk_size`` rows; by default as many as fit in about 256 MB) and ``torch.topk`` keeps the
@@ -387,6 +390,8 @@ def retrieval_metrics(
     therefore ordered as ``torch.topk`` orders them — deterministic for the same values on the
     same device, and the very order PML's ``CustomKNN`` sees, so the results equal PML's
     ``AccuracyCalculator(..., k="max_bin_count")`` on the same embeddings (module docstring).
+    (Where many distances tie exactly, as with duplicated or quantised embeddings, the values do
+    depend on that order — any order is as defensible — by a few percent in contrived cases.)
     Recall@k for a ``k`` larger than the largest ``R`` comes from a second top-k search.
 
     Args:
@@ -414,7 +419,8 @@ def retrieval_metrics(
             no query with another item of its class.
     """
     scores = _per_query_scores(embeddings, labels, ks, distance, chunk_size, use_faiss)
-    results = {f"recall@{k}": scores[f"hit@{k}"].double().mean().item() for k in _check_ks(ks, len(labels))}
+    ks = _check_ks(ks, len(labels))
+    results = {f"recall@{k}": scores[f"hit@{k}"].double().mean().item() for k in ks}
     results["map@r"] = scores["average_precision_at_r"].mean().item()
     results["r_precision"] = scores["r_precision"].mean().item()
     return results

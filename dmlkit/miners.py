@@ -96,7 +96,9 @@ def triplet_mask(
     :class:`TripletMarginMiner` turns into indices.
     """
     if type_of_triplets not in _TRIPLET_TYPES:
-        raise ValueError(f"type_of_triplets must be one of {_TRIPLET_TYPES}, got {type_of_triplets!r}")
+        raise ValueError(
+            f"type_of_triplets must be one of {_TRIPLET_TYPES}, got {type_of_triplets!r}"
+        )
     valid = pos.unsqueeze(2) & neg.unsqueeze(1)
     triplet_margin = dist.unsqueeze(1) - dist.unsqueeze(2)  # [a, p, n] = d(a, n) - d(a, p)
     if type_of_triplets == "easy":
@@ -112,22 +114,24 @@ def triplet_mask(
 def batch_hard_triplets(
     dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Hermans et al.'s batch-hard choice per anchor: the farthest positive and the closest negative.
+    """Hermans et al.'s batch-hard choice per anchor: farthest positive, closest negative.
 
     ``dist`` is distance-like. Returns ``(hardest_positive, hardest_negative, valid)``, each of
     shape ``(M,)``: column indices, and whether the anchor has at least one positive and one
     negative (the indices of an invalid row are meaningless).
     """
-    hardest_positive = torch.where(pos, dist, float("-inf")).max(dim=1).indices
-    hardest_negative = torch.where(neg, dist, float("inf")).min(dim=1).indices
-    valid = pos.any(dim=1) & neg.any(dim=1)
-    return hardest_positive, hardest_negative, valid
+    farthest = torch.where(pos, dist, float("-inf")).max(dim=1)
+    closest = torch.where(neg, dist, float("inf")).min(dim=1)
+    # A row without positives has max -inf, one without negatives min +inf.
+    valid = (farthest.values > float("-inf")) & (closest.values < float("inf"))
+    return farthest.indices, closest.indices, valid
 
 
 def multi_similarity_masks(
     sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, epsilon: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pair mining of the multi-similarity loss (Wang et al., CVPR 2019, Eqs. 5 and 6).
+    """The pair mining of the multi-similarity loss (Wang et al., CVPR 2019, Sec. 4, "pair
+    mining" by relative similarity).
 
     ``sim`` is similarity-like (larger = closer). A negative pair ``(i, n)`` is kept if
     ``S_in + epsilon > min_p S_ip`` (it is more similar than the least similar positive, up to
@@ -250,7 +254,7 @@ class BatchHardMiner(_Miner):
 
 class MultiSimilarityMiner(_Miner):
     """The pair mining of the multi-similarity loss (Wang et al., CVPR 2019, "Multi-Similarity
-    Loss with General Pair Weighting for Deep Metric Learning", Eqs. 5-6); PML's
+    Loss with General Pair Weighting for Deep Metric Learning", Sec. 4); PML's
     ``MultiSimilarityMiner``. See :func:`multi_similarity_masks`.
 
     Args:

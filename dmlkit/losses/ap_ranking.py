@@ -234,10 +234,11 @@ class FastAPLoss(nn.Module):
     batch without any gives 0). The cost is O(B²·D + B²) for a batch of B, no triplets.
 
     Equal to PML's ``FastAPLoss(num_bins)`` (``LpDistance(power=2)`` on normalised embeddings,
-    MeanReducer over anchors with positives), values and gradients. (Only exactly at a bin
-    centre, a kink of the triangles, may the two pick different one-sided derivatives; both are
-    valid subgradients.) Paper setting: 10 bins, batch 256, 512-d,
-    ResNet-18 (the authors' large batches are sampled two product categories at a time).
+    MeanReducer over anchors with positives), values and gradients. Only exactly at a bin
+    centre, a kink of the triangles, can the gradients differ: there dmlkit takes the right-hand
+    derivative, and PML's depends on how its distance rounds. Paper setting: 10 bins, batch 256,
+    512-d, ResNet-18 (the authors' batches take half their images from each of two product
+    categories).
 
     Args:
         num_bins: ``L``, the number of distance bins (``L+1`` bin centres); at least 1.

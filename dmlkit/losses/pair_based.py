@@ -27,9 +27,11 @@ Implementation notes, shared by all losses:
 
 - the batch is compared through an ``(M, N)`` matrix (``distance(embeddings, reference)``) and two
   boolean masks, ``pos`` (same label, not the same sample) and ``neg`` (different labels);
-- reductions are masked sums (``torch.where(mask, terms, 0).sum() / count``) and masked
-  log-sum-exps (:func:`masked_logsumexp`), never boolean indexing, so shapes do not depend on the
-  batch and nothing loops over anchors or pairs;
+- reductions are masked sums (``(terms * mask).sum() / count``) and masked log-sum-exps
+  (:func:`masked_logsumexp`), never boolean indexing, and nothing loops over anchors or pairs.
+  Two places have a batch-dependent size on purpose: the triplet loss pads each anchor's
+  positives to the largest count (an ``(M, K, N)`` tensor), and the N-pair loss picks its N pairs
+  (that is the loss's batch construction);
 - ``forward(embeddings, labels, ref_emb=None, ref_labels=None)``: with ``ref_emb`` the rows are the
   batch and the columns the reference set (PML's convention); :class:`CrossBatchMemory` uses this
   through :meth:`PairBasedLoss.compute_loss`.
@@ -106,15 +108,14 @@ def _avg_nonzero(terms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
     PML's ``AvgNonZeroReducer``: terms that are already satisfied (0) do not dilute the mean.
     """
-    terms = torch.where(mask, terms, torch.zeros_like(terms))
+    terms = terms * mask  # terms are finite; a product is cheaper than torch.where on CPU
     count = (terms > 0).sum()
     return terms.sum() / count.clamp_min(1)
 
 
 def _masked_mean(terms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``terms`` inside ``mask`` (0 when the mask is empty)."""
-    terms = torch.where(mask, terms, torch.zeros_like(terms))
-    return terms.sum() / mask.sum().clamp_min(1)
+    return (terms * mask).sum() / mask.sum().clamp_min(1)
 
 
 def _beyond(distance: Distance, x: torch.Tensor | float, y: torch.Tensor | float) -> torch.Tensor:
@@ -201,7 +202,8 @@ class PairBasedLoss(nn.Module):
         check_embeddings_and_labels(ref_emb, ref_labels)
         if ref_emb.shape[1] != embeddings.shape[1]:
             raise ValueError(
-                f"embeddings have {embeddings.shape[1]} dimensions but ref_emb has {ref_emb.shape[1]}"
+                f"embeddings have {embeddings.shape[1]} dimensions but ref_emb has "
+                f"{ref_emb.shape[1]}"
             )
         return self.compute_loss(embeddings, labels, ref_emb, ref_labels)
 
@@ -240,10 +242,11 @@ class ContrastiveLoss(PairBasedLoss):
     ``[s - neg_margin]_+``). PML reduces each part with ``AvgNonZero`` (the mean of its strictly
     positive terms) and adds the two means.
 
-    The paper (Eq. 4) has ``(1 - Y) * 1/2 * D^2 + Y * 1/2 * max(0, m - D)^2`` summed over pairs:
-    squared hinges, no positive margin, one mean over all pairs. ``squared=True`` uses
-    ``1/2 [.]_+^2`` per pair and ``reduction="mean"`` averages over all positive and negative pairs
-    together; both together with ``pos_margin=0`` give the paper's loss (averaged, not summed).
+    The paper's per-pair loss (Eq. 4) is ``(1 - Y) * 1/2 * D^2 + Y * 1/2 * max(0, m - D)^2``
+    (``Y = 1`` for a dissimilar pair), summed over all pairs: squared hinges, no positive margin,
+    one sum over positive and negative pairs together. ``squared=True`` uses ``1/2 [.]_+^2`` per
+    pair and ``reduction="mean"`` averages over all positive and negative pairs together; both,
+    with ``pos_margin=0``, give the paper's loss divided by the number of pairs.
 
     Args:
         pos_margin: positives closer than this cost nothing (paper and PML: 0).
@@ -282,7 +285,9 @@ class ContrastiveLoss(PairBasedLoss):
         self.squared = bool(squared)
         self.reduction = reduction
 
-    def _loss(self, matrix, pos, neg, in_batch):
+    def _loss(
+        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
+    ) -> torch.Tensor:
         pos_terms = F.relu(_beyond(self.distance, matrix, self.pos_margin))
         neg_terms = F.relu(_beyond(self.distance, self.neg_margin, matrix))
         if self.squared:
@@ -290,8 +295,7 @@ class ContrastiveLoss(PairBasedLoss):
             neg_terms = 0.5 * neg_terms.square()
         if self.reduction == "avg_nonzero":
             return _avg_nonzero(pos_terms, pos) + _avg_nonzero(neg_terms, neg)
-        zero = torch.zeros_like(matrix)
-        total = torch.where(pos, pos_terms, zero).sum() + torch.where(neg, neg_terms, zero).sum()
+        total = (pos_terms * pos).sum() + (neg_terms * neg).sum()
         return total / (pos.sum() + neg.sum()).clamp_min(1)
 
     def extra_repr(self) -> str:
@@ -356,7 +360,7 @@ def _triplet_selection(
 class TripletMarginLoss(PairBasedLoss):
     """Triplet margin loss with triplet mining (Schroff, Kalenichenko & Philbin, CVPR 2015,
     "FaceNet", Eqs. 1-4; Hermans, Beyer & Leibe, 2017, "In Defense of the Triplet Loss for Person
-    Re-Identification", arXiv:1703.07737, batch hard and batch all in Sec. 2).
+    Re-Identification", arXiv:1703.07737, batch hard Eq. 5 and batch all).
 
     Each selected triplet ``(a, p, n)`` costs ``[d(a,p) - d(a,n) + margin]_+``.
 
@@ -411,13 +415,18 @@ class TripletMarginLoss(PairBasedLoss):
         _check_choice("mining", mining, _TRIPLET_MINING)
         _check_choice("reduction", reduction, ("avg_nonzero", "mean"))
         if mining == "semihard" and margin == 0:
-            raise ValueError("semihard mining selects d(a,p) < d(a,n) <= d(a,p) + margin: it needs margin > 0, got 0")
+            raise ValueError(
+                "semihard mining keeps d(a,p) < d(a,n) <= d(a,p) + margin: "
+                "it needs margin > 0, got 0"
+            )
         self.margin = float(margin)
         self.mining = mining
         self.reduction = reduction
         self.smooth_loss = bool(smooth_loss)
 
-    def _loss(self, matrix, pos, neg, in_batch):
+    def _loss(
+        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
+    ) -> torch.Tensor:
         dist = -matrix if self.distance.is_similarity else matrix
         if self.mining == "batch_hard":
             return self._batch_hard(dist, pos, neg)
@@ -448,7 +457,9 @@ class TripletMarginLoss(PairBasedLoss):
         count = per_positive.sum() if self.reduction == "avg_nonzero" else selected.sum()
         return total / count.clamp_min(1)
 
-    def _batch_hard(self, dist, pos, neg):
+    def _batch_hard(
+        self, dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> torch.Tensor:
         hardest_positive, hardest_negative, valid = batch_hard_triplets(dist.detach(), pos, neg)
         ap = dist.gather(1, hardest_positive.unsqueeze(1)).squeeze(1)
         an = dist.gather(1, hardest_negative.unsqueeze(1)).squeeze(1)
@@ -509,7 +520,9 @@ class LiftedStructureLoss(PairBasedLoss):
         self.neg_margin = float(neg_margin)
         self.pos_margin = float(pos_margin)
 
-    def _loss(self, matrix, pos, neg, in_batch):
+    def _loss(
+        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
+    ) -> torch.Tensor:
         neg_logits = _beyond(self.distance, self.neg_margin, matrix)
         row_lse = masked_logsumexp(neg_logits, neg, empty_value=float("-inf"))  # (M,)
         has_neg = neg.any(dim=1)
@@ -551,10 +564,10 @@ class NPairsLoss(PairBasedLoss):
     not used.
 
     How PML differs from the paper: PML's default similarity is a dot product of *normalised*
-    embeddings (cosine); Sohn uses the raw inner product of unnormalised embeddings plus an L2
-    penalty on their norms (Sec. 3.2.2). ``distance=DotProductSimilarity(normalize_embeddings=False)``
-    and ``l2_reg_weight > 0`` give the paper's version; the penalty is
-    ``l2_reg_weight * mean ||f||^2`` over the anchors and positives used.
+    embeddings (cosine); Sohn uses the raw inner product of unnormalised embeddings and keeps
+    their norms small with an L2 penalty (Sec. 3.2). The paper's version is
+    ``NPairsLoss(DotProductSimilarity(normalize_embeddings=False), l2_reg_weight=...)``, the
+    penalty being ``l2_reg_weight * mean ||f||^2`` over the anchors and positives used.
 
     Args:
         distance: default :class:`DotProductSimilarity` (normalised, as PML). A distance (not a
@@ -572,27 +585,43 @@ class NPairsLoss(PairBasedLoss):
     def default_distance(self) -> Distance:
         return DotProductSimilarity()
 
-    def compute_loss(self, embeddings, labels, ref_emb=None, ref_labels=None, self_mask=None):
+    def compute_loss(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        ref_emb: torch.Tensor | None = None,
+        ref_labels: torch.Tensor | None = None,
+        self_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if ref_emb is not None:
             raise ValueError("NPairsLoss has no form with a reference set (ref_emb)")
+        anchors, positives = self.pairs(labels)
+        if anchors.numel() == 0:
+            return embeddings.sum() * 0.0  # no class with two samples: zero, still on the graph
+        # Row i: anchor i against every positive; its own positive is column i.
+        matrix = self.distance(embeddings[anchors], embeddings[positives])
+        logits = matrix if self.distance.is_similarity else -matrix
+        loss = F.cross_entropy(logits, torch.arange(anchors.numel(), device=logits.device))
+        if self.l2_reg_weight > 0:
+            used = torch.cat([anchors, positives])
+            loss = loss + self.l2_reg_weight * embeddings[used].square().sum(1).mean()
+        return loss
+
+    @staticmethod
+    def pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(anchors, positives)``: the first and second sample of each class that has two.
+
+        This builds the N pairs (it is the N-pair "batch construction", not a reduction), so its
+        output has one entry per such class, ordered by first appearance.
+        """
         same = labels.unsqueeze(1) == labels.unsqueeze(0)
         batch = labels.shape[0]
         earlier = torch.ones(batch, batch, dtype=torch.bool, device=labels.device).tril(-1)
-        rank_in_class = (same & earlier).sum(1)  # 0 for the first sample of a class, 1 for the second
-        is_anchor = (rank_in_class == 0) & (same.sum(1) >= 2)
-        is_positive = rank_in_class == 1
-        matrix = self.distance(embeddings)
-        logits = matrix if self.distance.is_similarity else -matrix
-        columns = is_positive.unsqueeze(0).expand(batch, batch)
-        target = same & columns  # each anchor row: exactly its own positive
-        per_anchor = masked_logsumexp(logits, columns) - torch.where(
-            target, logits, torch.zeros_like(logits)
-        ).sum(1)
-        loss = _masked_mean(per_anchor, is_anchor)
-        if self.l2_reg_weight > 0:
-            used = is_anchor | is_positive
-            loss = loss + self.l2_reg_weight * _masked_mean(embeddings.square().sum(1), used)
-        return loss
+        rank_in_class = (same & earlier).sum(1)  # 0: first sample of its class, 1: second, ...
+        second = rank_in_class == 1
+        anchors = torch.nonzero((rank_in_class == 0) & (same & second).any(1)).flatten()
+        positives = (same[anchors] & second).int().argmax(1)  # the class's second sample
+        return anchors, positives
 
     def extra_repr(self) -> str:
         return f"l2_reg_weight={self.l2_reg_weight}"
@@ -605,7 +634,7 @@ class NPairsLoss(PairBasedLoss):
 
 class MultiSimilarityLoss(PairBasedLoss):
     """Multi-similarity loss (Wang, Han, Huang, Dong & Scott, CVPR 2019, "Multi-Similarity Loss
-    with General Pair Weighting for Deep Metric Learning"), with optional pair mining.
+    with General Pair Weighting for Deep Metric Learning", Sec. 4), with optional pair mining.
 
     Per anchor ``i`` with similarities ``S``::
 
@@ -623,6 +652,10 @@ class MultiSimilarityLoss(PairBasedLoss):
     paper), mining ``epsilon=0.1`` (PML's ``beta`` default is 50). That code also drops an anchor
     entirely when mining leaves it without a positive or without a negative (PML keeps the part
     that remains): ``skip_incomplete_anchors=True`` does the same. The mean stays over all anchors.
+
+    One PML corner case is not copied: when mining leaves at most one positive pair and at most
+    one negative pair in the whole batch, PML's ``GenericPairLoss`` returns 0; here those pairs
+    still count.
 
     Args:
         alpha, beta: scales of positives and negatives (2, 40).
@@ -657,7 +690,9 @@ class MultiSimilarityLoss(PairBasedLoss):
     def default_distance(self) -> Distance:
         return CosineSimilarity()
 
-    def _loss(self, matrix, pos, neg, in_batch):
+    def _loss(
+        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
+    ) -> torch.Tensor:
         if self.epsilon is not None:
             sim = matrix.detach() if self.distance.is_similarity else -matrix.detach()
             pos, neg = multi_similarity_masks(sim, pos, neg, self.epsilon)
@@ -743,20 +778,21 @@ class RankedListLoss(PairBasedLoss):
         self.Tp = float(Tp)
         self.variant = variant
 
-    def _loss(self, matrix, pos, neg, in_batch):
+    def _loss(
+        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
+    ) -> torch.Tensor:
         boundary = self.alpha - self.margin
         pos_kept = pos & (matrix > boundary)
         neg_kept = neg & (matrix < self.alpha)
         if self.variant == "pml":
             pos_kept = pos_kept & (matrix > 0)
             neg_kept = neg_kept & (matrix > 0)
-        zero = torch.zeros_like(matrix)
         pos_hinge = matrix - boundary
         neg_hinge = self.alpha - matrix
-        w_p = torch.where(pos_kept, torch.exp(self.Tp * pos_hinge), zero)
-        w_n = torch.where(neg_kept, torch.exp(self.Tn * neg_hinge), zero)
-        num_p = (w_p * torch.where(pos_kept, pos_hinge, zero)).sum(1)
-        num_n = (w_n * torch.where(neg_kept, neg_hinge, zero)).sum(1)
+        w_p = torch.exp(self.Tp * pos_hinge) * pos_kept  # zero off the kept pairs
+        w_n = torch.exp(self.Tn * neg_hinge) * neg_kept
+        num_p = (w_p * pos_hinge).sum(1)
+        num_n = (w_n * neg_hinge).sum(1)
         if self.variant == "pml":
             pad = 1e-5 * matrix.shape[1]
             loss_p = num_p / (w_p.sum(1) + pad)
@@ -781,12 +817,13 @@ class RankedListLoss(PairBasedLoss):
 
 class CircleLoss(PairBasedLoss):
     """Circle loss (Sun, Cheng, Zhang, Zhang, Zheng, Wang & Wei, CVPR 2020, "Circle Loss: A Unified
-    Perspective of Pair Similarity Optimization"), pair-label form on cosine similarities.
+    Perspective of Pair Similarity Optimization", Sec. 3), pair-label form on cosine similarities.
 
     Per anchor, with ``O_p = 1 + m``, ``O_n = -m``, ``Delta_p = 1 - m``, ``Delta_n = m`` and the
     self-paced weights ``a_p = [O_p - s_p]_+``, ``a_n = [s_n - O_n]_+`` (treated as constants)::
 
-        loss = softplus( logsumexp_p(-gamma a_p (s_p - Delta_p)) + logsumexp_n(gamma a_n (s_n - Delta_n)) )
+        loss = softplus( logsumexp_p(-gamma a_p (s_p - Delta_p))
+                         + logsumexp_n( gamma a_n (s_n - Delta_n)) )
 
     i.e. ``log(1 + sum_n sum_p exp(gamma (a_n (s_n - Delta_n) - a_p (s_p - Delta_p))))``. Anchors
     without a positive or a negative are left out; the batch loss is PML's ``AvgNonZero`` over
@@ -804,12 +841,16 @@ class CircleLoss(PairBasedLoss):
         self.m = float(m)
         self.gamma = float(gamma)
 
-    def _loss(self, matrix, pos, neg, in_batch):
+    def _loss(
+        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
+    ) -> torch.Tensor:
         s = matrix
         detached = s.detach()
         pos_logits = -self.gamma * F.relu(1 + self.m - detached) * (s - (1 - self.m))
         neg_logits = self.gamma * F.relu(detached + self.m) * (s - self.m)
-        per_anchor = F.softplus(masked_logsumexp(pos_logits, pos) + masked_logsumexp(neg_logits, neg))
+        per_anchor = F.softplus(
+            masked_logsumexp(pos_logits, pos) + masked_logsumexp(neg_logits, neg)
+        )
         complete = pos.any(dim=1) & neg.any(dim=1)
         return _avg_nonzero(per_anchor, complete)
 
@@ -847,6 +888,12 @@ class CrossBatchMemory(nn.Module):
 
     Wrappable: Contrastive, Triplet, LiftedStructure (anchor-side negatives only, see there),
     MultiSimilarity, RankedList (not in PML), Circle. Not N-pairs (nor in PML).
+
+    The queue and its labels are buffers (saved in ``state_dict``); the write position, the fill
+    level and the iteration count are plain attributes, reset by :meth:`reset_queue`. With mining,
+    PML's miners see a sample's own copy in the memory as a positive before PML removes the pair;
+    that can change which negatives PML keeps for an anchor whose only positive is itself (rare;
+    here such an anchor has no positive and keeps no mined negative).
 
     Args:
         loss: a :class:`PairBasedLoss` with a reference form.
@@ -906,7 +953,8 @@ class CrossBatchMemory(nn.Module):
 
     def _enqueue(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Store the batch (detached) and return the memory slot of each of its rows."""
-        if self.embedding_memory.dtype != embeddings.dtype or self.embedding_memory.device != embeddings.device:
+        memory = self.embedding_memory
+        if memory.dtype != embeddings.dtype or memory.device != embeddings.device:
             self.embedding_memory = self.embedding_memory.to(embeddings.device, embeddings.dtype)
             self.label_memory = self.label_memory.to(embeddings.device)
         batch = embeddings.shape[0]

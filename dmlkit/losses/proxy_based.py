@@ -46,15 +46,19 @@ absent classes take part; all rows of the batch share that subset, so the cost f
   ``M / k``: the loss and its gradient are unbiased estimates of the full ones.
 - ``"hardest"`` (Reddi et al.'s stochastic negative mining, softmax losses only): the ``k``
   absent classes whose proxies are most similar to some embedding of the batch (``max`` over the
-  batch and, for SoftTriple, over the class's centres), found from the whole set of absent
-  classes or, with ``negative_pool_size=m``, from ``m`` drawn uniformly (the paper's two-stage
-  scheme). No weight is applied. This drops the smallest terms of the softmax denominator, so the
-  value is a lower bound of the full loss that is tight when the softmax is peaked (the large
-  scales these losses use); Reddi et al. argue it trains for the top of the ranking (retrieval at
-  small ``k``) rather than estimating the full softmax. The search still costs one forward-only
-  product with the absent proxies (none with a pool); the backward pass is restricted to the
-  subset. It is refused for Proxy-Anchor: there every absent proxy adds a non-negligible
-  ``log(1 + sum exp)`` term, so keeping only the hardest would throw away most of the loss.
+  batch and, for SoftTriple, over the class's centres), found among all absent classes or, with
+  ``negative_pool_size=m``, among ``m`` drawn uniformly (the paper's two-stage scheme: sample,
+  then keep the top ``k``). No weight is applied. The classes left out are the ones least similar
+  to the batch, whose terms in the softmax denominators are small when the softmax is peaked (the
+  large scales these losses use), so the value is a lower bound of the full loss that is tight
+  in that regime. Reddi et al. frame losses on the hardest negatives as surrogates for top-k
+  retrieval (is the true class among the highest scores?) rather than as estimates of the full
+  softmax. Finding the hardest costs one forward-only product with the candidates (all absent
+  proxies, or the ``m`` drawn); the backward pass is restricted to the subset. Deviation from the
+  paper: it mines per example; here one subset is shared by the whole batch, so a single matrix
+  product serves all rows. ``"hardest"`` is refused for Proxy-Anchor: there every absent proxy
+  adds a non-negligible ``log(1 + sum exp)`` term, so keeping only the hardest would throw away
+  most of the loss.
 
 When ``num_negatives`` is at least the number of absent classes every class takes part and the
 loss equals the full loss (the tests check this). Centres of SoftTriple's regulariser are always
@@ -86,7 +90,7 @@ __all__ = [
 
 NegativeSampling = Literal["random", "hardest"]
 
-#: ProxyNCA++ (Teh et al., ECCV 2020, Sec. 3): temperature T = 1/9 on the squared distance of unit
+#: ProxyNCA++ (Teh et al., ECCV 2020): temperature T = 1/9 on the squared distance of unit
 #: vectors, i.e. both vectors scaled by 3 (``scale: 3`` in the official configuration).
 PROXYNCA_PLUS_PLUS_SOFTMAX_SCALE = 9.0
 #: Learning rate of the network in the official ProxyNCA++ CUB configuration (Adam, ``eps=1.0``).
@@ -165,9 +169,9 @@ class _ProxyLoss(nn.Module):
             )
         if negative_sampling == "hardest" and not self._supports_hardest:
             raise ValueError(
-                f"{type(self).__name__} supports negative_sampling='random' only: its negative part "
-                "is a sum of one term per proxy, and keeping only the hardest proxies would drop "
-                "most of it (see the module docstring)"
+                f"{type(self).__name__} supports negative_sampling='random' only: its negative "
+                "part is a sum of one term per proxy, and keeping only the hardest proxies would "
+                "drop most of it (see the module docstring)"
             )
         if negative_sampling is None:
             if num_negatives is not None or negative_pool_size is not None:
@@ -182,8 +186,12 @@ class _ProxyLoss(nn.Module):
             num_negatives = _check_int("num_negatives", num_negatives, 1)
             if negative_pool_size is not None:
                 if negative_sampling != "hardest":
-                    raise ValueError("negative_pool_size is used with negative_sampling='hardest' only")
-                negative_pool_size = _check_int("negative_pool_size", negative_pool_size, num_negatives)
+                    raise ValueError(
+                        "negative_pool_size is used with negative_sampling='hardest' only"
+                    )
+                negative_pool_size = _check_int(
+                    "negative_pool_size", negative_pool_size, num_negatives
+                )
         self.negative_sampling = negative_sampling
         self.num_negatives = num_negatives
         self.negative_pool_size = negative_pool_size
@@ -211,7 +219,9 @@ class _ProxyLoss(nn.Module):
                 f"got range [{int(labels.min())}, {int(labels.max())}]"
             )
 
-    def _normalized_proxies(self, dtype: torch.dtype, rows: torch.Tensor | None = None) -> torch.Tensor:
+    def _normalized_proxies(
+        self, dtype: torch.dtype, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Unit-norm proxies (all of them, or the given rows) in ``dtype``; differentiable."""
         proxies = self.proxies if rows is None else self.proxies[rows]
         return F.normalize(proxies.to(dtype), dim=1)
@@ -248,7 +258,8 @@ class _ProxyLoss(nn.Module):
         else:
             pool = absent_classes
             if self.negative_pool_size is not None and self.negative_pool_size < num_absent:
-                pool = absent_classes[torch.randperm(num_absent, device=device)[: self.negative_pool_size]]
+                drawn = torch.randperm(num_absent, device=device)[: self.negative_pool_size]
+                pool = absent_classes[drawn]
             sampled = pool[self._hardness(normalized, pool).topk(k).indices]
         classes = torch.cat([present_classes, sampled])
         position = torch.empty(self.num_classes, dtype=torch.long, device=device)
@@ -282,9 +293,9 @@ class ProxyNCALoss(_ProxyLoss):
     r"""ProxyNCA: NCA with one learnable proxy per class.
 
     Movshovitz-Attias, Toshev, Leung, Ioffe & Singh, "No Fuss Distance Metric Learning using
-    Proxies", ICCV 2017 (Sec. 3–4: the NCA loss of their Eq. (2) with the points replaced by
-    proxies); written as in Teh et al. (ECCV 2020), Eq. (1). For an embedding ``x`` of class ``y``
-    with unit vectors ``x̂ = x/||x||``, ``p̂_c = p_c/||p_c||`` and ``s = softmax_scale``:
+    Proxies", ICCV 2017 (the NCA loss with the data points replaced by proxies, on unit vectors),
+    as restated by Teh et al. (ECCV 2020), Eq. (1). For an embedding ``x`` of class ``y`` with
+    unit vectors ``x̂ = x/||x||``, ``p̂_c = p_c/||p_c||`` and ``s = softmax_scale``:
 
     .. math::
         \ell(x) = -\log \frac{\exp(-s\,\lVert \hat x - \hat p_y \rVert^2)}
@@ -292,15 +303,15 @@ class ProxyNCALoss(_ProxyLoss):
 
     averaged over the batch. PML's ``ProxyNCALoss`` (the default here) sums over all classes,
     ``Z = {1..C}``, which is a cross-entropy; the original excludes the positive proxy,
-    ``Z = {c != y}`` (``exclude_positive_from_denominator=True``): the loss is then unbounded
-    below. Teh et al. (Sec. 3.1) put the positive back in so that the loss is a proper
-    log-probability. As ``||x̂ - p̂||² = 2 - 2 cos``, the logits are computed from cosines (the
+    ``Z = {c != y}`` (``exclude_positive_from_denominator=True``): the ratio is then not a
+    probability and the loss can be negative. Teh et al. (section "proxy assignment probability")
+    put the positive back in so that the loss is a proper negative log-probability. As ``||x̂ - p̂||² = 2 - 2 cos``, the logits are computed from cosines (the
     constant cancels); gradients are those of the squared-distance form.
 
     ProxyNCA++ (Teh, DeVries & Taylor, "ProxyNCA++: Revisiting and Revitalizing Proxy Neighborhood
-    Component Analysis", ECCV 2020): low temperature ``T = 1/9`` (Sec. 3.3; ``softmax_scale=9``,
-    i.e. both unit vectors scaled by 3) and fast-moving proxies (Sec. 3.4; a proxy learning rate
-    1e5 times the network's in the official CUB setting, :data:`PROXYNCA_PLUS_PLUS_PROXY_LR`). Use
+    Component Analysis", ECCV 2020): low-temperature scaling, ``T = 1/9`` (``softmax_scale=9``,
+    i.e. both unit vectors scaled by 3), and fast-moving proxies (a proxy learning rate 1e5 times
+    the network's in the official CUB setting, :data:`PROXYNCA_PLUS_PLUS_PROXY_LR`). Use
     :meth:`proxynca_plus_plus`; its other ingredients (global max pooling, layer norm, class
     balanced sampling) belong to the model and the sampler, not to the loss.
 
@@ -463,13 +474,15 @@ class ProxyAnchorLoss(_ProxyLoss):
         column = targets.unsqueeze(1)
 
         # Positive part: one positive per row, so gather it and reduce per class with a
-        # stabilised scatter: log(1 + sum e^z) = M + log(e^-M + sum e^(z - M)), M = max(0, max z).
+        # stabilised scatter: log(1 + sum e^z) = m + log(e^-m + sum e^(z - m)), m = max(0, max z)
+        # per class (m is detached: any m gives the same value and gradient).
         z = shift - scaled.gather(1, column).squeeze(1)  # -alpha (cos - delta), (B,)
         top = torch.zeros(num_columns, dtype=z.dtype, device=z.device)
         top = top.scatter_reduce(0, targets, z.detach(), reduce="amax", include_self=True)
         sums = torch.zeros_like(top).index_add(0, targets, torch.exp(z - top[targets]))
         positive = (top + torch.log(torch.exp(-top) + sums)).sum()  # absent classes add log 1 = 0
-        present = torch.zeros(num_columns, dtype=torch.bool, device=z.device).index_fill_(0, targets, True)
+        present = torch.zeros(num_columns, dtype=torch.bool, device=z.device)
+        present = present.index_fill_(0, targets, True)
         num_with_positives = present.sum()  # |P+|, kept as a tensor (no device sync)
 
         # Negative part: log(1 + sum e^(alpha cos + alpha delta)) over the non-class rows. A column
@@ -523,7 +536,7 @@ class _SoftAssignmentSimilarity(torch.autograd.Function):
 def _center_regularization(
     proxies: torch.Tensor, num_classes: int, centers_per_class: int, eps: float
 ) -> torch.Tensor:
-    """Qian et al.'s regulariser on the centres of each class (see :class:`SparseCentersRegularizer`)."""
+    """Qian et al.'s centre regulariser (see :class:`SparseCentersRegularizer`)."""
     k = centers_per_class
     if k < 2:
         return proxies.new_zeros(())
@@ -538,7 +551,7 @@ def _center_regularization(
 class SparseCentersRegularizer(nn.Module):
     r"""SoftTriple's regulariser that lets similar centres of a class merge.
 
-    Qian et al., ICCV 2019, Sec. 3.4 ("adaptive number of centers"), Eqs. (10)–(11): for the
+    Qian et al., ICCV 2019, section "adaptive number of centers", Eqs. (10)–(11): for the
     unit centres ``w_c^1..w_c^K`` of class ``c``,
 
     .. math::
@@ -667,17 +680,19 @@ class SoftTripleLoss(_ProxyLoss):
         # Centres in k-major order: column k * S + j of z is centre k of the j-th class taken.
         if classes is None:
             centers = self._normalized_proxies(embeddings.dtype)
-            centers = centers.view(self.num_classes, k, -1).transpose(0, 1).reshape(-1, self.embedding_size)
+            centers = centers.view(self.num_classes, k, -1).transpose(0, 1)
+            centers = centers.reshape(-1, self.embedding_size)
         else:
             offsets = torch.arange(k, device=labels.device).unsqueeze(1)
-            centers = self._normalized_proxies(embeddings.dtype, (classes.unsqueeze(0) * k + offsets).reshape(-1))
+            rows = (classes.unsqueeze(0) * k + offsets).reshape(-1)
+            centers = self._normalized_proxies(embeddings.dtype, rows)
         batch = normalized.shape[0]
         z = ((normalized / self.gamma) @ centers.T).view(batch, k, -1)  # cos / gamma, (B, K, S)
         # S' = gamma * sum_k softmax(z)_k z_k; logits = la * (S' - margin [c = y]).
         logits = _SoftAssignmentSimilarity.apply(z) * (self.la * self.gamma)
         column = targets.unsqueeze(1)
         if self.margin:
-            offset = torch.full((batch, 1), -self.la * self.margin, dtype=logits.dtype, device=logits.device)
+            offset = logits.new_full((batch, 1), -self.la * self.margin)
             logits = logits.scatter_add(1, column, offset)
         if correction is not None:
             logits = logits + correction
@@ -716,7 +731,7 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
 
     averaged over the batch, ``σ = temperature`` (paper: 0.05). It is ProxyNCA with the
     positive in the denominator and ``softmax_scale = 1 / (2σ)``; the low temperature is what
-    makes it work (Sec. 3.1). Equal to PML's ``NormalizedSoftmaxLoss`` (PML's ``W`` is our
+    makes it work. Equal to PML's ``NormalizedSoftmaxLoss`` (PML's ``W`` is our
     ``proxies.T``). Proxies are initialised from a standard normal, as PML does.
 
     Args:
