@@ -609,19 +609,19 @@ class NPairsLoss(PairBasedLoss):
 
     @staticmethod
     def pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(anchors, positives)``: the first and second sample of each class that has two.
+        """``(anchors, positives)``: the first and second sample of each class that has two,
+        classes in increasing label order (as PML).
 
-        This builds the N pairs (it is the N-pair "batch construction", not a reduction), so its
-        output has one entry per such class, ordered by first appearance.
+        This builds the N pairs (the N-pair "batch construction", not a reduction), so its output
+        has one entry per such class. A stable sort keeps each class's samples in batch order.
         """
-        same = labels.unsqueeze(1) == labels.unsqueeze(0)
-        batch = labels.shape[0]
-        earlier = torch.ones(batch, batch, dtype=torch.bool, device=labels.device).tril(-1)
-        rank_in_class = (same & earlier).sum(1)  # 0: first sample of its class, 1: second, ...
-        second = rank_in_class == 1
-        anchors = torch.nonzero((rank_in_class == 0) & (same & second).any(1)).flatten()
-        positives = (same[anchors] & second).int().argmax(1)  # the class's second sample
-        return anchors, positives
+        sorted_labels, order = torch.sort(labels, stable=True)
+        starts = torch.ones_like(sorted_labels, dtype=torch.bool)
+        starts[1:] = sorted_labels[1:] != sorted_labels[:-1]  # first sample of a class
+        has_second = torch.zeros_like(starts)
+        has_second[:-1] = starts[:-1] & ~starts[1:]  # ... followed by one of the same class
+        first = torch.nonzero(has_second).flatten()
+        return order[first], order[first + 1]
 
     def extra_repr(self) -> str:
         return f"l2_reg_weight={self.l2_reg_weight}"
