@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["median_time", "format_ratio_table"]
+__all__ = ["median_time", "interleaved_medians", "format_ratio_table"]
 
 
 def median_time(fn: Callable[[], object], repeats: int = 20, warmup: int = 3) -> float:
@@ -25,6 +25,22 @@ def median_time(fn: Callable[[], object], repeats: int = 20, warmup: int = 3) ->
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_medians(
+    ours: Callable[[], object], reference: Callable[[], object], repeats: int = 20, warmup: int = 3
+) -> tuple[float, float]:
+    """Median times of ``ours`` and ``reference`` timed alternately, one run at a time (the order
+    flipping every repetition), so a change in machine load favours neither side."""
+    for _ in range(warmup):
+        ours()
+        reference()
+    ours_times, reference_times = [], []
+    for i in range(repeats):
+        pair = [(ours, ours_times), (reference, reference_times)]
+        for fn, times in pair if i % 2 == 0 else pair[::-1]:
+            times.append(median_time(fn, repeats=1, warmup=0))
+    return statistics.median(ours_times), statistics.median(reference_times)
 
 
 def format_ratio_table(rows: list[tuple[str, float, float]]) -> str:

@@ -19,7 +19,6 @@ gather every family's cases.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import warnings
 from collections.abc import Callable
@@ -32,7 +31,7 @@ for _path in (str(_ROOT), str(_ROOT / "bench")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from _timing import format_ratio_table, median_time  # noqa: E402
+from _timing import format_ratio_table, interleaved_medians  # noqa: E402
 
 from dmlkit.losses import pair_based as ours  # noqa: E402
 
@@ -130,31 +129,6 @@ def cases() -> list[Case]:
     return [
         (name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs
     ]
-
-
-def interleaved_medians(
-    ours: Callable[[], None], reference: Callable[[], None], repeats: int, warmup: int = 3
-) -> tuple[float, float]:
-    """Median times of two callables measured turn about (one run each, order alternating).
-
-    Other processes on the machine change its speed from second to second; timing the two sides
-    in alternation exposes both to the same conditions, which timing one after the other does not.
-    """
-    for _ in range(warmup):
-        ours()
-        reference()
-    ours_times, reference_times = [], []
-    for i in range(repeats):
-        first, second = (ours, reference) if i % 2 == 0 else (reference, ours)
-        t_first = median_time(first, repeats=1, warmup=0)
-        t_second = median_time(second, repeats=1, warmup=0)
-        if i % 2 == 0:
-            ours_times.append(t_first)
-            reference_times.append(t_second)
-        else:
-            ours_times.append(t_second)
-            reference_times.append(t_first)
-    return statistics.median(ours_times), statistics.median(reference_times)
 
 
 def main(argv: list[str] | None = None) -> None:

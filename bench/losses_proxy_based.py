@@ -19,7 +19,6 @@ benchmark can gather them with the other families.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,7 @@ import torch  # noqa: E402
 from pytorch_metric_learning import losses as pml_losses  # noqa: E402
 from pytorch_metric_learning import regularizers as pml_regularizers  # noqa: E402
 
-from _timing import format_ratio_table, median_time  # noqa: E402
+from _timing import format_ratio_table, interleaved_medians  # noqa: E402
 from dmlkit.losses.proxy_based import (  # noqa: E402
     NormalizedSoftmaxLoss,
     ProxyAnchorLoss,
@@ -162,23 +161,6 @@ def cases(
     return rows
 
 
-def _interleaved_medians(
-    ours: Callable[[], None], pml: Callable[[], None], repeats: int, warmup: int = 3
-) -> tuple[float, float]:
-    """Median times of ``ours`` and ``pml`` measured alternately, one run at a time.
-
-    Alternating keeps a change in machine load (shared cores) from favouring one side.
-    """
-    for _ in range(warmup):
-        ours()
-        pml()
-    ours_times, pml_times = [], []
-    for _ in range(repeats):
-        ours_times.append(median_time(ours, repeats=1, warmup=0))
-        pml_times.append(median_time(pml, repeats=1, warmup=0))
-    return statistics.median(ours_times), statistics.median(pml_times)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=25, help="timed runs per case (median)")
@@ -189,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = [
-        (name, *_interleaved_medians(ours, pml, args.repeats))
+        (name, *interleaved_medians(ours, pml, args.repeats))
         for name, ours, pml in cases(args.device)
     ]
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
