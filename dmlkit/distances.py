@@ -18,7 +18,7 @@ from torch import nn
 
 from dmlkit.utils import check_embeddings, check_positive
 
-__all__ = ["Distance", "EuclideanDistance", "CosineSimilarity", "SNRDistance", "get_distance"]
+__all__ = ["Distance", "EuclideanDistance", "DotProductSimilarity", "CosineSimilarity", "SNRDistance", "get_distance"]
 
 
 class Distance(nn.Module):
@@ -67,6 +67,21 @@ class Distance(nn.Module):
         return f"normalize_embeddings={self.normalize_embeddings}"
 
 
+class _SafeSqrt(torch.autograd.Function):
+    """``sqrt`` whose gradient at 0 is 0 instead of infinite (identical rows stay finite)."""
+
+    @staticmethod
+    def forward(ctx, squared: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        root = squared.sqrt()
+        ctx.save_for_backward(root)
+        return root
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (root,) = ctx.saved_tensors
+        return torch.where(root > 0, grad / (2.0 * root), torch.zeros_like(grad))
+
+
 class EuclideanDistance(Distance):
     """Euclidean distance ``||a - b||`` (or its square with ``squared=True``).
 
@@ -82,10 +97,7 @@ class EuclideanDistance(Distance):
         squared_distance = squared_distance.clamp_min(0.0)
         if self.squared:
             return squared_distance
-        # sqrt has an infinite derivative at 0: add a tiny floor only where the value is 0.
-        zero = squared_distance == 0
-        root = torch.sqrt(squared_distance + zero.to(squared_distance.dtype) * 1e-16)
-        return root.masked_fill(zero, 0.0)
+        return _SafeSqrt.apply(squared_distance)
 
     def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         squared = (
@@ -102,19 +114,25 @@ class EuclideanDistance(Distance):
         return f"normalize_embeddings={self.normalize_embeddings}, squared={self.squared}"
 
 
-class CosineSimilarity(Distance):
-    """Cosine similarity ``<a, b> / (||a|| ||b||)``; a similarity (larger is closer)."""
+class DotProductSimilarity(Distance):
+    """Dot product ``<a, b>``; a similarity. With ``normalize_embeddings=True`` (the default, as in
+    PML) it is the cosine similarity; with ``False`` it is the raw inner product that Sohn's N-pair
+    loss uses."""
 
     is_similarity = True
-
-    def __init__(self) -> None:
-        super().__init__(normalize_embeddings=True)
 
     def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         return query @ reference.T
 
     def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         return (first * second).sum(1)
+
+
+class CosineSimilarity(DotProductSimilarity):
+    """Cosine similarity ``<a, b> / (||a|| ||b||)``; a similarity (larger is closer)."""
+
+    def __init__(self) -> None:
+        super().__init__(normalize_embeddings=True)
 
     def extra_repr(self) -> str:
         return ""
@@ -167,6 +185,43 @@ class SNRDistance(Distance):
 
     def extra_repr(self) -> str:
         return f"normalize_embeddings={self.normalize_embeddings}, eps={self.eps}"
+
+
+def snr_distance(
+    anchors: torch.Tensor,
+    others: torch.Tensor | None = None,
+    *,
+    normalize_embeddings: bool = False,
+    eps: float = 1e-12,
+) -> torch.Tensor:
+    """The ``(M, N)`` SNR distances ``d[i, j] = Var(others[j] - anchors[i]) / Var(anchors[i])``
+    (Yuan et al., CVPR 2019, the SNR distance of Sec. 3); ``others`` defaults to ``anchors``.
+
+    The functional form of :class:`SNRDistance`. Unlike the class (and PML) it does **not**
+    L2-normalise by default: it is the plain formula; pass ``normalize_embeddings=True`` for PML's
+    convention (on unit-norm rows both give the same numbers). Row ``i`` is the signal, so
+    ``d[i, j] != d[j, i]`` in general. An anchor whose variance is below ``eps`` raises
+    ``ValueError`` (its distance to anything would be a division by zero).
+    """
+    return SNRDistance(normalize_embeddings=normalize_embeddings, eps=eps)(anchors, others)
+
+
+def snr_ranking_embeddings(
+    embeddings: torch.Tensor, normalize_embeddings: bool = True
+) -> torch.Tensor:
+    """Rows transformed so that Euclidean distance ranks neighbours as the SNR distance does.
+
+    ``d_SNR(a, b) = ||b_c - a_c||^2 / ||a_c||^2`` with ``x_c = x - mean(x)`` (centred over the
+    features). For a fixed query ``a`` the denominator is a constant, so ranking the references
+    ``b`` by ``d_SNR(a, b)`` is ranking them by the Euclidean distance ``||b_c - a_c||``. This
+    returns ``x_c`` (after L2 normalisation when ``normalize_embeddings``, PML's and
+    :class:`SNRDistance`'s default), so ``dmlkit.evaluate.retrieval_metrics(snr_ranking_embeddings(e),
+    labels, distance="euclidean")`` gives the retrieval metrics under SNR ranking. Only the ranking
+    of each query's neighbours is preserved, not the distance values (and not symmetry).
+    """
+    check_embeddings(embeddings)
+    x = F.normalize(embeddings, dim=1) if normalize_embeddings else embeddings
+    return x - x.mean(dim=1, keepdim=True)
 
 
 def get_distance(name: str | Distance) -> Distance:

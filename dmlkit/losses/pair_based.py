@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.distances import CosineSimilarity, Distance, EuclideanDistance
+from dmlkit.distances import CosineSimilarity, Distance, DotProductSimilarity, EuclideanDistance
 from dmlkit.miners import batch_hard_triplets, multi_similarity_masks, pair_masks
 from dmlkit.utils import (
     check_embeddings_and_labels,
@@ -137,23 +137,6 @@ def _check_real(name: str, value: float) -> None:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-class DotProductSimilarity(Distance):
-    """Dot product ``<a, b>``; a similarity. With ``normalize_embeddings=True`` (the default, as in
-    PML) it is the cosine similarity; with ``False`` it is the raw inner product that Sohn's N-pair
-    loss uses.
-
-    (It belongs in :mod:`dmlkit.distances`; it lives here until that module gains it.)
-    """
-
-    is_similarity = True
-
-    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        return query @ reference.T
-
-    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        return (first * second).sum(1)
 
 
 # --------------------------------------------------------------------------------------------
