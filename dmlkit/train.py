@@ -82,7 +82,7 @@ def _loader_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-def _batches(dataset: Dataset, sampler: PKSampler, device: torch.device):
+def _batches(dataset: Dataset, sampler: Any, device: torch.device):
     """Yield ``(images, labels)`` batches on ``device`` (fast path for in-memory datasets)."""
     if hasattr(dataset, "get_batch"):
         for indices in sampler:
@@ -98,6 +98,20 @@ def _batches(dataset: Dataset, sampler: PKSampler, device: torch.device):
     )
     for images, labels in loader:
         yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+def _repeat(sampler: Any, steps: int) -> list[list[int]]:
+    """The first ``steps`` batches of ``sampler``, iterating it again whenever it runs out."""
+    batches: list[list[int]] = []
+    while len(batches) < steps:
+        before = len(batches)
+        for batch in sampler:
+            batches.append(list(batch))
+            if len(batches) == steps:
+                break
+        if len(batches) == before:
+            raise ValueError("the sampler yielded no batch")
+    return batches
 
 
 def _optimizer(
@@ -134,6 +148,7 @@ def fit(
     device: torch.device | str | None = None,
     progress: bool = True,
     description: str | None = None,
+    sampler: Any = None,
 ) -> History:
     """Train ``model`` with ``loss`` on P×K batches of ``train_data``.
 
@@ -161,6 +176,9 @@ def fit(
         device: default :func:`dmlkit.default_device` (CUDA when available).
         progress: show a progress bar.
         description: label of the progress bar.
+        sampler: a batch sampler (an iterable of index lists, e.g.
+            :class:`~dmlkit.data.samplers.CategoryPKSampler`) used instead of the default
+            ``PKSampler(labels, P, K)``; it is iterated again when exhausted until ``steps``.
 
     Returns:
         The :class:`History` of the run. The model is left on ``device`` in eval mode.
@@ -191,7 +209,11 @@ def fit(
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
     loss.to(device)
-    sampler = PKSampler(labels, P, K, num_batches=steps, seed=seed)
+    batches = (
+        PKSampler(labels, P, K, num_batches=steps, seed=seed)
+        if sampler is None
+        else _repeat(sampler, steps)
+    )
 
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
     loss_parameters = [p for p in loss.parameters() if p.requires_grad]
@@ -206,6 +228,7 @@ def fit(
             "steps": steps, "P": P, "K": K, "lr": lr, "loss_lr": loss_lr or lr,
             "weight_decay": weight_decay, "optimizer": optimizer, "augment": augment,
             "seed": seed, "device": str(device), "loss": type(loss).__name__,
+            "sampler": type(sampler).__name__ if sampler is not None else "PKSampler",
             "model": type(model).__name__,
         }
     )
@@ -214,7 +237,7 @@ def fit(
     loss.train()
     started = time.perf_counter()
     evaluation_seconds = 0.0
-    for step, (images, batch_labels) in enumerate(_batches(train_data, sampler, device), start=1):
+    for step, (images, batch_labels) in enumerate(_batches(train_data, batches, device), start=1):
         if augment:
             images = random_affine(images, generator)
         value = loss(model(images), batch_labels)

@@ -117,3 +117,20 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path, small_glyphs):
         load_checkpoint(tmp_path / "evil.pt", model2)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt", model2)
+
+
+def test_fit_with_a_custom_sampler(small_glyphs):
+    train, _ = small_glyphs
+    batches = [[0, 1, 10, 11], [20, 21, 30, 31]]  # 2 batches, re-iterated to fill 5 steps
+    seen = []
+
+    class Recording(nn.Module):
+        def forward(self, embeddings, labels):
+            seen.append(labels.tolist())
+            return embeddings.pow(2).mean()
+
+    history = fit(ConvNet(embedding_size=4), Recording(), train, steps=5, sampler=batches, progress=False)
+    assert len(seen) == 5 and seen[0] == seen[2] == train.labels[[0, 1, 10, 11]].tolist()
+    assert history.settings["sampler"] == "list"
+    with pytest.raises(ValueError, match="no batch"):
+        fit(ConvNet(embedding_size=4), Recording(), train, steps=2, sampler=[], progress=False)
