@@ -187,3 +187,129 @@ class EpisodeSampler(Sampler[Episode]):
         fresh.__dict__.update(self.__dict__)
         fresh.rng = np.random.default_rng(self.seed)
         return list(iter(fresh))
+
+
+from collections.abc import Hashable, Mapping  # noqa: E402  (CategoryPKSampler, appended)
+
+
+class CategoryPKSampler(Sampler[list[int]]):
+    """P×K batches drawn from a few categories at a time: the category-based minibatch sampling
+    of FastAP (Cakir, He, Xia, Kulis & Sclaroff, CVPR 2019, "Deep Metric Learning to Rank"),
+    whose Stanford Online Products batches take half their classes from each of two categories.
+
+    Each class belongs to a coarser *category* (a product type in Stanford Online Products; the
+    Unicode script of a glyph). Every batch draws ``categories_per_batch`` distinct categories
+    uniformly at random, then ``P // categories_per_batch`` distinct classes from each, then
+    ``K`` images of each class exactly as :class:`PKSampler` does. The negatives of a query then
+    mostly come from its own category — similar-looking classes — so the batch ranks a harder,
+    more realistic retrieval set than ``P`` classes drawn from the whole dataset. With one
+    category per batch every negative shares the query's category.
+
+    A class with fewer than ``K`` images is kept: its images are all used and the batch is
+    filled up by drawing again from them (with replacement), with a warning, as in
+    :class:`PKSampler`.
+
+    Args:
+        labels: the class of every item of the dataset.
+        categories: the category of every class: a mapping ``{class label: category}`` or a
+            sequence indexed by class label (``categories[c]`` for class ``c``), e.g.
+            ``[info["script"] for info in glyphs.class_info]``. Any hashable values.
+        P: classes per batch, a multiple of ``categories_per_batch``.
+        K: images per class in a batch (at least 1; 2 or more for positive pairs).
+        categories_per_batch: categories in each batch (the paper: 2). Every category needs at
+            least ``P // categories_per_batch`` classes; merge small categories (e.g. into an
+            "other" group) before, or lower ``P``.
+        num_batches: batches per pass; by default ``len(labels) // (P*K)`` (about one epoch).
+        seed: seed of the sampler's own generator; each pass continues the same stream.
+
+    Raises:
+        ValueError: on a class without a category, ``P`` not divisible by
+            ``categories_per_batch``, fewer categories than ``categories_per_batch``, or a
+            category with fewer than ``P // categories_per_batch`` classes.
+    """
+
+    _class_batch = PKSampler._class_batch  # K images of one class, small classes filled up
+
+    def __init__(
+        self,
+        labels: torch.Tensor | Sequence[int],
+        categories: Mapping[int, Hashable] | Sequence[Hashable],
+        P: int,
+        K: int,
+        categories_per_batch: int = 2,
+        num_batches: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.classes, self.members = _class_index(labels)
+        if P < 1 or K < 1:
+            raise ValueError(f"P and K must be at least 1, got P={P}, K={K}")
+        if categories_per_batch < 1:
+            raise ValueError(f"categories_per_batch must be at least 1, got {categories_per_batch}")
+        if P % categories_per_batch:
+            raise ValueError(
+                f"P={P} classes per batch cannot be split evenly over categories_per_batch="
+                f"{categories_per_batch} categories; choose P divisible by it"
+            )
+        self.P, self.K = int(P), int(K)
+        self.categories_per_batch = int(categories_per_batch)
+        self.classes_per_category = self.P // self.categories_per_batch
+        self.batch_size = self.P * self.K
+
+        # Category of every class, then the classes (positions in self.classes) of each category.
+        category_of = []
+        for c in self.classes.tolist():
+            try:
+                category_of.append(categories[c])
+            except (KeyError, IndexError, TypeError):
+                raise ValueError(
+                    f"categories gives no category for class {c}; pass a mapping or a sequence "
+                    f"indexed by class label covering every label"
+                ) from None
+        by_category: dict[Hashable, list[int]] = {}
+        for position, category in enumerate(category_of):
+            by_category.setdefault(category, []).append(position)
+        if len(by_category) < self.categories_per_batch:
+            raise ValueError(
+                f"categories_per_batch={self.categories_per_batch} but the classes fall into only "
+                f"{len(by_category)} categories"
+            )
+        too_small = {k: len(v) for k, v in by_category.items() if len(v) < self.classes_per_category}
+        if too_small:
+            listed = ", ".join(f"{k!r} ({n})" for k, n in sorted(too_small.items(), key=lambda kv: kv[1]))
+            raise ValueError(
+                f"each category must hold at least P // categories_per_batch = "
+                f"{self.classes_per_category} classes; too few in {listed}. Merge small categories "
+                f"or lower P"
+            )
+        self.category_names = list(by_category)
+        self.category_classes = [np.asarray(v) for v in by_category.values()]
+
+        if num_batches is None:
+            num_batches = max(1, len(np.asarray(torch.as_tensor(labels))) // self.batch_size)
+        if num_batches < 1:
+            raise ValueError(f"num_batches must be at least 1, got {num_batches}")
+        self.num_batches = int(num_batches)
+        self.small_classes = int(sum(len(m) < self.K for m in self.members))
+        if self.small_classes:
+            warnings.warn(
+                f"CategoryPKSampler: {self.small_classes} of {len(self.classes)} classes have "
+                f"fewer than K={self.K} items; their batches repeat items (drawn with replacement)",
+                stacklevel=2,
+            )
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for _ in range(self.num_batches):
+            picked = self.rng.choice(len(self.category_classes), size=self.categories_per_batch, replace=False)
+            chosen = np.concatenate([
+                self.rng.choice(self.category_classes[g], size=self.classes_per_category, replace=False)
+                for g in picked
+            ])
+            batch = np.concatenate([self._class_batch(self.members[c]) for c in chosen])
+            yield batch.tolist()
+
+
+__all__.append("CategoryPKSampler")
