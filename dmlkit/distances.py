@@ -160,28 +160,38 @@ class SNRDistance(Distance):
         check_positive("eps", eps)
         self.eps = eps
 
-    def _anchor_variance(self, anchors: torch.Tensor) -> torch.Tensor:
-        if anchors.shape[1] < 2:
-            raise ValueError("the SNR distance needs embeddings with at least 2 dimensions")
-        variance = anchors.var(dim=1)
+    def _check_signal(self, variance: torch.Tensor) -> None:
         flat = (variance < self.eps).nonzero().flatten()
         if flat.numel():
             raise ValueError(
                 f"SNR distance: {flat.numel()} anchor rows have variance < eps={self.eps} (no signal; "
                 f"first rows {flat[:5].tolist()}); a constant embedding has no SNR distance"
             )
-        return variance
+
+    @staticmethod
+    def _check_dimensions(embeddings: torch.Tensor) -> None:
+        if embeddings.shape[1] < 2:
+            raise ValueError("the SNR distance needs embeddings with at least 2 dimensions")
 
     def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        variance = self._anchor_variance(query)
+        # ||b_c - a_c||^2 / ||a_c||^2: the 1/(D-1) of both variances cancels.
+        self._check_dimensions(query)
         q = query - query.mean(dim=1, keepdim=True)
-        r = reference - reference.mean(dim=1, keepdim=True)
-        noise = (q.pow(2).sum(1, keepdim=True) - 2.0 * q @ r.T + r.pow(2).sum(1).unsqueeze(0))
-        noise = noise.clamp_min(0.0) / (query.shape[1] - 1)
-        return noise / variance.unsqueeze(1)
+        q_squared = q.pow(2).sum(1)
+        self._check_signal(q_squared / (query.shape[1] - 1))
+        if reference is query:  # the batch against itself: reuse the centred rows
+            r, r_squared = q, q_squared
+        else:
+            r = reference - reference.mean(dim=1, keepdim=True)
+            r_squared = r.pow(2).sum(1)
+        noise = (q_squared.unsqueeze(1) - 2.0 * q @ r.T + r_squared.unsqueeze(0)).clamp_min(0.0)
+        return noise / q_squared.unsqueeze(1)
 
     def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        return (second - first).var(dim=1) / self._anchor_variance(first)
+        self._check_dimensions(first)
+        variance = first.var(dim=1)
+        self._check_signal(variance)
+        return (second - first).var(dim=1) / variance
 
     def extra_repr(self) -> str:
         return f"normalize_embeddings={self.normalize_embeddings}, eps={self.eps}"

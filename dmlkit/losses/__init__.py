@@ -9,6 +9,8 @@ Where pytorch-metric-learning has the same loss, the class and argument names ar
 - :mod:`dmlkit.losses.proxy_based` — ProxyNCA (and ProxyNCA++), Proxy-Anchor, SoftTriple,
   normalised softmax; sampled negative proxies for large output spaces.
 - :mod:`dmlkit.losses.ap_ranking` — FastAP, Smooth-AP and the exact average precision.
+- :mod:`dmlkit.losses.snr` — contrastive and triplet losses on the signal-to-noise-ratio distance,
+  the zero-mean regulariser.
 - :mod:`dmlkit.losses.hyperbolic` — pairwise cross-entropy in the Poincaré ball (and its
   spherical baseline), hyperbolic prototypes.
 """
@@ -25,6 +27,11 @@ from dmlkit.losses.pair_based import (
     NPairsLoss,
     RankedListLoss,
     TripletMarginLoss,
+)
+from dmlkit.losses.snr import (
+    SignalToNoiseRatioContrastiveLoss,
+    SignalToNoiseRatioTripletLoss,
+    ZeroMeanRegularizer,
 )
 from dmlkit.losses.proxy_based import (
     NormalizedSoftmaxLoss,
@@ -49,6 +56,9 @@ __all__ = [
     "SoftTripleLoss",
     "NormalizedSoftmaxLoss",
     "SparseCentersRegularizer",
+    "SignalToNoiseRatioContrastiveLoss",
+    "SignalToNoiseRatioTripletLoss",
+    "ZeroMeanRegularizer",
     "FastAPLoss",
     "SmoothAPLoss",
     "PairwiseCrossEntropyLoss",
