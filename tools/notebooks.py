@@ -5,8 +5,8 @@
     python tools/notebooks.py golden EXECUTED SOURCE     copy the NBVAL_CHECK_OUTPUT text outputs
                                                          of an executed notebook into the source
 
-Images are never kept; execution counts are kept only on golden cells (nbval needs the outputs,
-not the counts, so they are reset to None).
+Images are never kept; golden cells get execution count 1 (nbval treats a cell without a count as
+unrun and fails on its stored outputs), every other cell None.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ def strip(path: Path) -> bool:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
-        cell.outputs = text_outputs(cell.outputs) if is_golden(cell) else []
+        golden = is_golden(cell) and bool(text_outputs(cell.outputs))
+        # nbval skips (and fails) a reference cell without an execution count: golden cells keep 1
+        cell.execution_count = 1 if golden else None
+        cell.outputs = text_outputs(cell.outputs) if golden else []
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("lines_to_next_cell", None)
