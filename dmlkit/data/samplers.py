@@ -25,6 +25,26 @@ def _class_index(labels: torch.Tensor | Sequence[int]) -> tuple[np.ndarray, list
     return classes, members
 
 
+def _batch_count_and_small_classes(
+    owner: str, labels: torch.Tensor | Sequence[int], members: list[np.ndarray], K: int,
+    batch_size: int, num_batches: int | None,
+) -> tuple[int, int]:
+    """Batches per pass (default: about one epoch) and the number of classes with fewer than
+    ``K`` items, warning about those (their batches repeat items)."""
+    if num_batches is None:
+        num_batches = max(1, len(np.asarray(torch.as_tensor(labels))) // batch_size)
+    if num_batches < 1:
+        raise ValueError(f"num_batches must be at least 1, got {num_batches}")
+    small = int(sum(len(m) < K for m in members))
+    if small:
+        warnings.warn(
+            f"{owner}: {small} of {len(members)} classes have fewer than K={K} items; their "
+            f"batches repeat items (drawn with replacement)",
+            stacklevel=3,
+        )
+    return int(num_batches), small
+
+
 class PKSampler(Sampler[list[int]]):
     """Class-balanced batches of ``P`` classes with ``K`` images each (Hermans et al., 2017,
     "In Defense of the Triplet Loss for Person Re-Identification", Sec. 2).
@@ -60,18 +80,9 @@ class PKSampler(Sampler[list[int]]):
             )
         self.P, self.K = int(P), int(K)
         self.batch_size = self.P * self.K
-        if num_batches is None:
-            num_batches = max(1, len(np.asarray(torch.as_tensor(labels))) // self.batch_size)
-        if num_batches < 1:
-            raise ValueError(f"num_batches must be at least 1, got {num_batches}")
-        self.num_batches = int(num_batches)
-        self.small_classes = int(sum(len(m) < self.K for m in self.members))
-        if self.small_classes:
-            warnings.warn(
-                f"PKSampler: {self.small_classes} of {len(self.classes)} classes have fewer than "
-                f"K={self.K} items; their batches repeat items (drawn with replacement)",
-                stacklevel=2,
-            )
+        self.num_batches, self.small_classes = _batch_count_and_small_classes(
+            "PKSampler", labels, self.members, self.K, self.batch_size, num_batches
+        )
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -284,18 +295,9 @@ class CategoryPKSampler(Sampler[list[int]]):
         self.category_names = list(by_category)
         self.category_classes = [np.asarray(v) for v in by_category.values()]
 
-        if num_batches is None:
-            num_batches = max(1, len(np.asarray(torch.as_tensor(labels))) // self.batch_size)
-        if num_batches < 1:
-            raise ValueError(f"num_batches must be at least 1, got {num_batches}")
-        self.num_batches = int(num_batches)
-        self.small_classes = int(sum(len(m) < self.K for m in self.members))
-        if self.small_classes:
-            warnings.warn(
-                f"CategoryPKSampler: {self.small_classes} of {len(self.classes)} classes have "
-                f"fewer than K={self.K} items; their batches repeat items (drawn with replacement)",
-                stacklevel=2,
-            )
+        self.num_batches, self.small_classes = _batch_count_and_small_classes(
+            "CategoryPKSampler", labels, self.members, self.K, self.batch_size, num_batches
+        )
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
