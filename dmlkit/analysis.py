@@ -4,19 +4,29 @@ Roth et al. (ICML 2020, "Revisiting Training Strategies and Generalization Perfo
 Metric Learning", Sec. 5) relate generalisation to unseen classes to how many directions an
 embedding space uses: a strongly *compressed* space (few dominant singular values) generalises
 worse. This module measures that (spectral decay ρ), the embedding-space density, and the gap
-between metrics on training classes and on held-out classes.
+between metrics on training classes and on held-out classes, and tests such a relation across
+methods with a rank correlation and its bootstrap uncertainty.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from dmlkit.utils import check_embeddings, check_embeddings_and_labels
 
-__all__ = ["singular_value_spectrum", "spectral_decay", "embedding_density", "generalisation_gap"]
+__all__ = [
+    "singular_value_spectrum",
+    "spectral_decay",
+    "embedding_density",
+    "generalisation_gap",
+    "rank_correlation",
+    "bootstrap_rank_correlation",
+]
 
 
 def singular_value_spectrum(embeddings: torch.Tensor) -> torch.Tensor:
@@ -88,3 +98,98 @@ def generalisation_gap(train_metrics: dict[str, float], test_metrics: dict[str, 
     if not shared:
         raise ValueError("the two metric dicts share no metric")
     return {k: {"train": train_metrics[k], "test": test_metrics[k], "gap": train_metrics[k] - test_metrics[k]} for k in shared}
+
+
+def _paired_values(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    b = np.asarray(y, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"x and y must have one value per point, got {a.size} and {b.size} values")
+    if a.size < 3:
+        raise ValueError(f"a rank correlation needs at least 3 points, got {a.size}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("x and y must be finite (a NaN or inf came in)")
+    return a, b
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n along the last axis; tied values share the mean of their ranks."""
+    order = np.argsort(values, axis=-1, kind="stable")
+    ranks = np.empty_like(values)
+    sorted_values = np.take_along_axis(values, order, axis=-1)
+    n = values.shape[-1]
+    position = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64), values.shape).copy()
+    # Average the positions over each run of equal values (one pass per row; n is small here).
+    flat_sorted = sorted_values.reshape(-1, n)
+    flat_position = position.reshape(-1, n)
+    for row, pos in zip(flat_sorted, flat_position):
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        ends = np.r_[starts[1:], n]
+        for start, end in zip(starts, ends):
+            if end - start > 1:
+                pos[start:end] = pos[start:end].mean()
+    np.put_along_axis(ranks, order, flat_position.reshape(values.shape), axis=-1)
+    return ranks
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    denominator = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (a * b).sum(axis=-1) / denominator, np.nan)
+
+
+def rank_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the ranks (ties get average ranks).
+
+    NaN when one of the two has a single distinct value (no ordering to correlate).
+    """
+    a, b = _paired_values(x, y)
+    return float(_pearson_rows(_average_ranks(a), _average_ranks(b)))
+
+
+def bootstrap_rank_correlation(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Spearman's rank correlation with a percentile-bootstrap interval and a permutation p-value.
+
+    The points (pairs ``(x_i, y_i)``, e.g. one per trained method) are resampled with
+    replacement ``num_resamples`` times; the interval holds the central ``confidence`` share of
+    the resampled correlations (resamples whose values are all tied are skipped). The two-sided
+    p-value is the share of ``num_resamples`` random permutations of ``y`` whose correlation is at
+    least as large in magnitude as the observed one (with the usual +1 correction), i.e. the
+    chance of such a correlation if the two were unrelated. Few points give wide intervals: that
+    is the message, not a defect.
+
+    Returns:
+        ``{"spearman", "low", "high", "p_value", "num_points", "num_resamples"}``.
+    """
+    a, b = _paired_values(x, y)
+    if isinstance(num_resamples, bool) or not isinstance(num_resamples, (int, np.integer)) or num_resamples < 100:
+        raise ValueError(f"num_resamples must be an integer >= 100, got {num_resamples!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    observed = rank_correlation(a, b)
+    rng = np.random.default_rng(seed)
+    n = a.size
+    picks = rng.integers(0, n, size=(num_resamples, n))
+    resampled = _pearson_rows(_average_ranks(a[picks]), _average_ranks(b[picks]))
+    resampled = resampled[np.isfinite(resampled)]
+    tail = (1.0 - confidence) / 2
+    low, high = (np.quantile(resampled, [tail, 1.0 - tail]) if resampled.size else (np.nan, np.nan))
+    shuffled = np.argsort(rng.random((num_resamples, n)), axis=1)
+    null = _pearson_rows(np.broadcast_to(_average_ranks(a), (num_resamples, n)), _average_ranks(b[shuffled]))
+    extreme = np.count_nonzero(np.abs(null) >= abs(observed) - 1e-12) if np.isfinite(observed) else num_resamples
+    return {
+        "spearman": observed,
+        "low": float(low),
+        "high": float(high),
+        "p_value": float((extreme + 1) / (num_resamples + 1)),
+        "num_points": float(n),
+        "num_resamples": float(num_resamples),
+    }

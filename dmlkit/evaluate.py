@@ -57,6 +57,7 @@ __all__ = [
     "nmi",
     "per_class_recall_at_1",
     "worst_class_gap",
+    "summarise_per_class",
 ]
 
 #: The distances :func:`retrieval_metrics` understands.
@@ -519,11 +520,20 @@ def worst_class_gap(
         (mean over the worst classes), ``"gap"`` (mean class minus worst classes),
         ``"num_worst_classes"`` and ``"num_classes"``.
     """
+    per_class = per_class_recall_at_1(embeddings, labels, distance=distance, chunk_size=chunk_size)
+    return summarise_per_class(per_class, labels, fraction)
+
+
+def summarise_per_class(per_class: torch.Tensor, labels: torch.Tensor, fraction: float = 0.1) -> dict[str, float]:
+    """The summary of :func:`worst_class_gap` from per-class Recall@1 values (entry ``c`` for label
+    ``c``, NaN for a class without queries), however they were ranked — e.g. by the Poincaré
+    distance (:func:`dmlkit.geometry.retrieval.hyperbolic_per_class_recall_at_1`)."""
     check_probability("fraction", fraction)
     if fraction == 0:
         raise ValueError("fraction must be in (0, 1]: it is the share of classes to call worst")
-    per_class = per_class_recall_at_1(embeddings, labels, distance=distance, chunk_size=chunk_size)
     valid = per_class[~torch.isnan(per_class)]
+    if valid.numel() == 0:
+        raise ValueError("no class has a query (every class has a single item)")
     worst_count = max(1, math.ceil(fraction * valid.numel() - 1e-9))
     worst = torch.sort(valid).values[:worst_count]
     counts = torch.bincount(labels.detach().cpu(), minlength=per_class.numel()).double()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,8 @@ class Budget:
 
     ``loss_lr`` is the learning rate of loss parameters (proxies); ``None`` means ``lr``.
     ``eval_every`` adds periodic held-out evaluations to the history (0: only at the end).
+    ``p_switch`` > 0 trains with Roth et al.'s ρ-regularisation
+    (:func:`dmlkit.losses.rho_regularization.rho_regularize`; pair-based losses only).
     """
 
     steps: int = 1000
@@ -50,6 +53,21 @@ class Budget:
     embedding_size: int = 64
     augment: bool = True
     eval_every: int = 0
+    p_switch: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "P", "K", "embedding_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"Budget.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, numbers.Integral) or self.eval_every < 0:
+            raise ValueError(f"Budget.eval_every must be a non-negative integer, got {self.eval_every!r}")
+        for name in ("lr", "weight_decay") + (("loss_lr",) if self.loss_lr is not None else ()):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0 or (name != "weight_decay" and value == 0):
+                raise ValueError(f"Budget.{name} must be a positive finite number, got {value!r}")
+        if not isinstance(self.p_switch, numbers.Real) or not 0.0 <= float(self.p_switch) <= 1.0:
+            raise ValueError(f"Budget.p_switch must lie in [0, 1], got {self.p_switch!r}")
 
     def with_(self, **changes: Any) -> Budget:
         """A copy with some settings changed."""
@@ -148,6 +166,10 @@ def run_method(
     """
     from dmlkit.utils import seed_everything
 
+    if budget.p_switch > 0:
+        from dmlkit.losses.rho_regularization import rho_regularize
+
+        rho_regularize(loss, budget.p_switch)
     seed_everything(seed)
     if model is None:
         model = model_fn(budget.embedding_size) if model_fn else ConvNet(budget.embedding_size)

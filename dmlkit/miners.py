@@ -31,6 +31,7 @@ from dmlkit.utils import check_embeddings_and_labels, check_non_negative
 __all__ = [
     "pair_masks",
     "masks_to_pairs",
+    "switch_negatives",
     "triplet_mask",
     "batch_hard_triplets",
     "multi_similarity_masks",
@@ -71,6 +72,55 @@ def masks_to_pairs(
     a1, p = torch.nonzero(pos, as_tuple=True)
     a2, n = torch.nonzero(neg, as_tuple=True)
     return a1, p, a2, n
+
+
+def switch_negatives(
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    p_switch: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ρ-regularisation's switch (Roth et al., ICML 2020, "Revisiting Training Strategies and
+    Generalization Performance in Deep Metric Learning", Sec. 5): with probability ``p_switch``
+    an anchor gets one of its positives as a negative.
+
+    Each row (anchor) with at least one positive is drawn independently: with probability
+    ``p_switch`` one of its positives, chosen uniformly, leaves ``pos`` and joins ``neg``, so the
+    loss pushes a same-class sample away from the anchor. This keeps some intra-class variance in
+    the embedding (less compression, a lower ρ), which Roth et al. find helps generalisation to
+    unseen classes. Their miner replaces the one sampled negative of a triplet; with the masks of
+    :mod:`dmlkit.losses.pair_based` the switched pair joins the anchor's negatives and every
+    pair-based loss (contrastive, triplet, multi-similarity, ...) treats it as one.
+
+    Args:
+        pos, neg: ``(M, N)`` boolean masks (:func:`pair_masks`); not modified.
+        p_switch: probability per anchor, in ``[0, 1]``.
+        generator: random source (default: torch's global generator, seeded by
+            :func:`dmlkit.seed_everything`).
+
+    Returns:
+        New ``(pos, neg)`` masks.
+    """
+    if not (0.0 <= float(p_switch) <= 1.0):
+        raise ValueError(f"p_switch must lie in [0, 1], got {p_switch!r}")
+    if pos.shape != neg.shape or pos.dtype != torch.bool or neg.dtype != torch.bool:
+        raise ValueError(
+            f"pos and neg must be boolean masks of one shape, got {tuple(pos.shape)} "
+            f"{pos.dtype} and {tuple(neg.shape)} {neg.dtype}"
+        )
+    if p_switch == 0 or pos.numel() == 0:
+        return pos, neg
+    rows = pos.shape[0]
+    draw = torch.rand(rows, generator=generator, device=generator.device if generator else None)
+    scores = torch.rand(pos.shape, generator=generator, device=generator.device if generator else None)
+    draw, scores = draw.to(pos.device), scores.to(pos.device)
+    switched_rows = (draw < p_switch) & pos.any(dim=1)
+    # A uniformly chosen positive per row: the positive with the largest random score.
+    chosen = torch.where(pos, scores, -1.0).argmax(dim=1)
+    moved = torch.zeros_like(pos)
+    moved[torch.arange(rows, device=pos.device), chosen] = True
+    moved &= switched_rows.unsqueeze(1)
+    return pos & ~moved, neg | moved
 
 
 def _closer_is_smaller(matrix: torch.Tensor, distance: Distance) -> torch.Tensor:

@@ -53,6 +53,11 @@ class ConvNet(nn.Module):
     ``(32, 64, 128)`` it has about 100k parameters and trains at well over 1,000 images/s on a
     2-core CPU (``bench/train.py`` measures it).
 
+    The convolutions run in the channels-last memory layout (weights converted at construction,
+    images at the call): on a CPU, oneDNN's convolutions are about a third faster in it than in
+    the default layout for these small images, and on a GPU it is the layout cuDNN prefers. The
+    result is the same function; only the order of floating-point operations changes.
+
     Args:
         embedding_size: output dimension.
         in_channels: image channels (1 for grey).
@@ -79,12 +84,12 @@ class ConvNet(nn.Module):
             if block < 2:
                 layers.append(nn.MaxPool2d(2))
             previous = width
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers).to(memory_format=torch.channels_last)
         self.head = EmbeddingHead(previous, embedding_size, normalize)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, self.in_channels)
-        features = self.features(images).mean(dim=(2, 3))
+        features = self.features(images.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
         return self.head(features)
 
 

@@ -921,3 +921,136 @@ def plot_contour_panels(
 
 
 __all__ += ["plot_contour_panels"]
+
+
+# --------------------------------------------------------------------------------------------
+# Synthesis (notebook 07): scatter by family, leaderboard, trajectories during training, sweeps
+# --------------------------------------------------------------------------------------------
+
+
+def _group_colors(groups: Sequence[str]) -> dict[str, Any]:
+    palette = colormaps["tab10"](np.arange(10))
+    return {group: palette[i % 10] for i, group in enumerate(groups)}
+
+
+def plot_grouped_scatter(
+    panels: Sequence[tuple[str, str, str, Mapping[str, tuple[Sequence[float], Sequence[float]]]]],
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Side-by-side scatter panels, points coloured by group (e.g. the family of each method).
+
+    Each panel is ``(title, xlabel, ylabel, {group: (xs, ys)})``; a group keeps its colour across
+    panels and appears once in the legend.
+    """
+    if not panels:
+        raise ValueError("no panel to draw")
+    groups = list(dict.fromkeys(g for _, _, _, data in panels for g in data))
+    colors = _group_colors(groups)
+    fig = Figure(figsize=(5 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, xlabel, ylabel, data) in zip(axes, panels):
+        for group, (xs, ys) in data.items():
+            ax.scatter(xs, ys, s=22, color=colors[group], label=group, alpha=0.85)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(groups), 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return save_figure(fig, save)
+
+
+def plot_leaderboard(
+    summary: Mapping[str, Mapping[str, float]],
+    metrics: Sequence[str] = ("map@r", "recall@1"),
+    worst: str | None = "worst_class_recall@1",
+    families: Mapping[str, str] | None = None,
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Horizontal bars of mean ± std per method (from :func:`dmlkit.zoo.summarise_seeds`), best
+    first by the first metric, one panel per metric, in %; bars coloured by family. ``worst``
+    (a key of the summary) is drawn as a black diamond on the panel of ``"recall@1"``."""
+    names = sorted(summary, key=lambda n: summary[n].get(metrics[0], -math.inf))
+    groups = list(dict.fromkeys((families or {}).get(n, "") for n in reversed(names)))
+    colors = _group_colors(groups)
+    fig = Figure(figsize=(4.2 * len(metrics) + 1.5, 0.32 * len(names) + 1.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True)[0]
+    y = np.arange(len(names))
+    for ax, metric in zip(axes, metrics):
+        means = np.array([100 * summary[n].get(metric, np.nan) for n in names])
+        stds = np.array([100 * summary[n].get(metric + "_std", np.nan) for n in names])
+        bar_colors = [colors[(families or {}).get(n, "")] for n in names]
+        ax.barh(y, means, xerr=np.nan_to_num(stds), color=bar_colors, capsize=2, alpha=0.9)
+        if worst and metric == "recall@1":
+            worst_values = np.array([100 * summary[n].get(worst, np.nan) for n in names])
+            ax.scatter(worst_values, y, marker="D", color="black", s=18, zorder=3, label="worst 10% of classes")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_xlabel(f"held-out {metric} (%)")
+        finite = means[np.isfinite(means)]
+        low = min(finite.min() if finite.size else 0, np.nanmin(worst_values) if worst and metric == "recall@1" else np.inf)
+        ax.set_xlim(max(0.0, low - 5), min(100.0, np.nanmax(means + np.nan_to_num(stds)) + 3))
+    axes[0].set_yticks(y, names, fontsize=8)
+    if families:
+        from matplotlib.patches import Patch
+
+        fig.legend([Patch(color=colors[g]) for g in groups], groups, loc="lower center", ncol=min(len(groups), 6),
+                   fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
+    return save_figure(fig, save)
+
+
+def plot_metric_trajectories(
+    histories: Mapping[str, Any],
+    metrics: Sequence[str] = ("rho", "map@r"),
+    labels: Mapping[str, str] | None = None,
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Each evaluation metric against the training step, one panel per metric, one line per run
+    (``histories[name]`` is a :class:`dmlkit.train.History` with periodic evaluations)."""
+    fig = Figure(figsize=(5 * len(metrics), 3.8))
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for name, history in histories.items():
+        for ax, metric in zip(axes, metrics):
+            points = [(e["step"], e[metric]) for e in history.evaluations if metric in e]
+            if points:
+                style = "--" if "p_switch" in name else "-"
+                ax.plot(*zip(*points), style, marker="o", markersize=3, label=name)
+    for ax, metric in zip(axes, metrics):
+        ax.set_xlabel("training step")
+        ax.set_ylabel((labels or {}).get(metric, metric))
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, save)
+
+
+def plot_sweep(
+    series: Mapping[str, Mapping[float, Mapping[str, float]]],
+    metrics: Sequence[str],
+    x_label: str,
+    labels: Mapping[str, str] | None = None,
+    percent: Sequence[str] = (),
+    save: str | os.PathLike | None = None,
+) -> Figure:
+    """Mean ± std of each metric against a swept setting, one panel per metric, one line per
+    series: ``series[name][x]`` holds ``metric`` and ``metric + "_std"`` (as
+    :func:`dmlkit.zoo.summarise_seeds` writes them)."""
+    fig = Figure(figsize=(4.5 * len(metrics), 3.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for name, points in series.items():
+        xs = sorted(points)
+        for ax, metric in zip(axes, metrics):
+            scale = 100.0 if metric in percent else 1.0
+            means = [scale * points[x][metric] for x in xs]
+            stds = [scale * points[x].get(metric + "_std", 0.0) for x in xs]
+            ax.errorbar(xs, means, yerr=np.nan_to_num(stds), marker="o", capsize=3, label=name)
+    for ax, metric in zip(axes, metrics):
+        ax.set_xlabel(x_label)
+        ax.set_ylabel((labels or {}).get(metric, metric) + (" (%)" if metric in percent else ""))
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, save)
+
+
+__all__ += ["plot_grouped_scatter", "plot_leaderboard", "plot_metric_trajectories", "plot_sweep"]

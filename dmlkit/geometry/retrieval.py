@@ -56,6 +56,7 @@ __all__ = [
     "hyperbolic_ranking_key",
     "hyperbolic_knn",
     "with_hyperbolic_metrics",
+    "hyperbolic_per_class_recall_at_1",
 ]
 
 # Memory allowed for one block of query-by-gallery distances and the temporaries beside it.
@@ -312,3 +313,26 @@ def with_hyperbolic_metrics(result: Any, c: float, ks: Sequence[int] = (1, 2, 4,
         test_metrics=test,
         settings={**result.settings, "distance": f"poincare(c={c:g})"},
     )
+
+
+def hyperbolic_per_class_recall_at_1(
+    embeddings: torch.Tensor, labels: torch.Tensor, c: float, chunk_size: int | None = None
+) -> torch.Tensor:
+    """Recall@1 of each class under the Poincaré distance ``d_c``: the share of the class's queries
+    whose nearest other point (:func:`hyperbolic_knn`, ties to the lower index) is of that class.
+
+    The contract of :func:`dmlkit.evaluate.per_class_recall_at_1`: entry ``c`` for label value
+    ``c``, NaN for a class with a single item (it has no query); ``float64`` on the CPU.
+    """
+    check_embeddings_and_labels(embeddings, labels)
+    if bool((labels < 0).any()):
+        raise ValueError("hyperbolic_per_class_recall_at_1 needs non-negative labels (they index the result)")
+    nearest, _ = hyperbolic_knn(embeddings, k=1, c=c, include_self=False, chunk_size=chunk_size)
+    labels = labels.detach().cpu().long()
+    hit = (labels[nearest[:, 0].cpu()] == labels).double()
+    num_classes = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=num_classes)
+    is_query = counts[labels] > 1
+    hits = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels[is_query], hit[is_query])
+    queries = torch.bincount(labels[is_query], minlength=num_classes).double()
+    return torch.where(queries > 0, hits / queries.clamp_min(1), torch.nan)

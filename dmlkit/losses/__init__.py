@@ -13,6 +13,8 @@ Where pytorch-metric-learning has the same loss, the class and argument names ar
   the zero-mean regulariser.
 - :mod:`dmlkit.losses.hyperbolic` — pairwise cross-entropy in the Poincaré ball (and its
   spherical baseline), hyperbolic prototypes.
+- :mod:`dmlkit.losses.rho_regularization` — Roth et al.'s ρ-regularisation for the pair-based
+  losses (switch an anchor's negative for a positive with probability ``p_switch``).
 """
 
 from dmlkit.losses.ap_ranking import FastAPLoss, SmoothAPLoss
@@ -28,6 +30,7 @@ from dmlkit.losses.pair_based import (
     RankedListLoss,
     TripletMarginLoss,
 )
+from dmlkit.losses.rho_regularization import rho_regularize
 from dmlkit.losses.snr import (
     SignalToNoiseRatioContrastiveLoss,
     SignalToNoiseRatioTripletLoss,
@@ -63,4 +66,5 @@ __all__ = [
     "SmoothAPLoss",
     "PairwiseCrossEntropyLoss",
     "HyperbolicPrototypeLoss",
+    "rho_regularize",
 ]

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmlkit.distances import CosineSimilarity, Distance, DotProductSimilarity, EuclideanDistance
-from dmlkit.miners import batch_hard_triplets, multi_similarity_masks, pair_masks
+from dmlkit.miners import batch_hard_triplets, multi_similarity_masks, pair_masks, switch_negatives
 from dmlkit.utils import (
     check_embeddings_and_labels,
     check_non_negative,
@@ -150,9 +150,18 @@ class PairBasedLoss(nn.Module):
     Subclasses implement :meth:`_loss` on ``(matrix, pos, neg)``. :meth:`compute_loss` is the
     internal entry point that also takes a reference set and a ``self_mask`` (pairs that are one
     sample seen twice, as in a cross-batch memory), without re-validating its inputs.
+
+    ``p_switch`` (0 by default) is Roth et al.'s ρ-regularisation: in training mode each anchor,
+    with this probability, gets one of its positives as a negative
+    (:func:`~dmlkit.miners.switch_negatives`); set it with
+    :func:`dmlkit.losses.rho_regularization.rho_regularize`. In eval mode the loss is unchanged.
     """
 
     supports_reference: ClassVar[bool] = True
+    #: whether the pair masks can be switched by ρ-regularisation (False where the loss builds
+    #: its own tuples instead of using the masks, as the N-pair loss does).
+    supports_rho_regularization: ClassVar[bool] = True
+    p_switch: float = 0.0
 
     def __init__(self, distance: Distance | None = None) -> None:
         super().__init__()
@@ -203,6 +212,8 @@ class PairBasedLoss(nn.Module):
         they are the same sample twice. Inputs are assumed valid."""
         matrix = self.distance(embeddings, ref_emb)
         pos, neg = pair_masks(labels, ref_labels, self_mask)
+        if self.p_switch > 0 and self.training:
+            pos, neg = switch_negatives(pos, neg, self.p_switch)
         return self._loss(matrix, pos, neg, in_batch=ref_emb is None)
 
     def _loss(
@@ -559,6 +570,7 @@ class NPairsLoss(PairBasedLoss):
     """
 
     supports_reference = False
+    supports_rho_regularization = False
 
     def __init__(self, distance: Distance | None = None, *, l2_reg_weight: float = 0.0) -> None:
         super().__init__(distance)

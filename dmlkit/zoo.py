@@ -1,0 +1,281 @@
+"""Every method of the kit, built with its paper's defaults, trained under one protocol.
+
+The family notebooks (01 to 06) each compare their own methods; the synthesis notebook (07) puts
+them side by side in one leaderboard, in the spirit of Musgrave, Belongie & Lim (ECCV 2020, "A
+Metric Learning Reality Check") and Fehérvári, Ravichandran & Appalaraju ("Unbiased Evaluation of
+Deep Metric Learning Algorithms", arXiv:1911.12528, 2019): one backbone (the ConvNet), one P×K
+sampler, one optimiser and number of steps, several seeds, and the mean ± standard deviation of
+each metric. :data:`METHODS` holds the recipe of each method (its loss with the paper's
+hyper-parameters, the head and the retrieval distance it needs); :func:`train` runs one recipe
+with :func:`dmlkit.experiment.run_method` and adds the per-class worst-case Recall@1 (the
+fairness view of Dullerud et al., ICLR 2022); :func:`summarise_seeds` and
+:func:`leaderboard_table` aggregate the runs over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dmlkit.experiment import Budget, RunResult, run_method
+
+__all__ = [
+    "Method",
+    "METHODS",
+    "FAMILIES",
+    "get_method",
+    "train",
+    "worst_class_metrics",
+    "summarise_seeds",
+    "leaderboard_table",
+]
+
+#: The family of each notebook, in notebook order.
+FAMILIES = {
+    "01_pair_based": "pair-based",
+    "02_proxy_based": "proxy-based",
+    "03_ap_ranking": "AP ranking",
+    "04_snr_distance": "SNR distance",
+    "05_hyperbolic": "hyperbolic",
+    "06_few_shot": "few-shot",
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """The recipe of one method.
+
+    Args:
+        name: label in tables and figures.
+        notebook: the family notebook that explains it (a key of :data:`FAMILIES`).
+        make_loss: ``(num_classes, embedding_size) -> loss module`` with the paper's
+            hyper-parameters (the class count and size matter only to proxy losses).
+        distance: the retrieval distance of :func:`dmlkit.evaluate.retrieval_metrics`.
+        curvature: for a Poincaré-ball model, its ``c``: the ConvNet gets a
+            :class:`~dmlkit.geometry.HyperbolicProjection` head (clipping radius ``clip_r``) and
+            retrieval ranks by the Poincaré distance ``d_c``.
+        clip_r: feature clipping radius of the hyperbolic head.
+        pair_based: whether ρ-regularisation applies (:mod:`dmlkit.losses.rho_regularization`).
+    """
+
+    name: str
+    notebook: str
+    make_loss: Callable[[int, int], nn.Module]
+    distance: str = "cosine"
+    curvature: float | None = None
+    clip_r: float | None = 2.3
+    pair_based: bool = False
+    note: str = field(default="", compare=False)
+
+    @property
+    def family(self) -> str:
+        return FAMILIES[self.notebook]
+
+
+def _methods() -> tuple[Method, ...]:
+    from dmlkit.few_shot import EpisodicLoss
+    from dmlkit.losses import (
+        CircleLoss,
+        ContrastiveLoss,
+        FastAPLoss,
+        LiftedStructureLoss,
+        MultiSimilarityLoss,
+        NormalizedSoftmaxLoss,
+        NPairsLoss,
+        PairwiseCrossEntropyLoss,
+        ProxyAnchorLoss,
+        ProxyNCALoss,
+        RankedListLoss,
+        SignalToNoiseRatioContrastiveLoss,
+        SmoothAPLoss,
+        SoftTripleLoss,
+        TripletMarginLoss,
+    )
+
+    pair, proxy = "01_pair_based", "02_proxy_based"
+    return (
+        Method("contrastive", pair, lambda c, d: ContrastiveLoss(0.0, 1.0), pair_based=True,
+               note="Hadsell et al., CVPR 2006; PML margins 0 and 1"),
+        Method("triplet semihard", pair, lambda c, d: TripletMarginLoss(0.2, "semihard"), pair_based=True,
+               note="Schroff et al., CVPR 2015; margin 0.2"),
+        Method("triplet batch-hard", pair, lambda c, d: TripletMarginLoss(0.2, "batch_hard"), pair_based=True,
+               note="Hermans et al., 2017; margin 0.2"),
+        Method("lifted structure", pair, lambda c, d: LiftedStructureLoss(), pair_based=True,
+               note="Oh Song et al., CVPR 2016"),
+        Method("N-pairs", pair, lambda c, d: NPairsLoss(), note="Sohn, NeurIPS 2016"),
+        Method("MS", pair, lambda c, d: MultiSimilarityLoss(epsilon=0.1), pair_based=True,
+               note="Wang et al., CVPR 2019; alpha 2, beta 40, lambda 0.5, mining epsilon 0.1"),
+        Method("ranked list", pair, lambda c, d: RankedListLoss(), pair_based=True,
+               note="Wang et al., CVPR 2019"),
+        Method("circle", pair, lambda c, d: CircleLoss(), pair_based=True,
+               note="Sun et al., CVPR 2020; m 0.4, gamma 80"),
+        Method("ProxyNCA", proxy, lambda c, d: ProxyNCALoss(c, d, exclude_positive_from_denominator=True),
+               note="Movshovitz-Attias et al., ICCV 2017"),
+        Method("ProxyNCA++", proxy, lambda c, d: ProxyNCALoss.proxynca_plus_plus(c, d),
+               note="Teh et al., ECCV 2020; scale 9"),
+        Method("Proxy-Anchor", proxy, lambda c, d: ProxyAnchorLoss(c, d),
+               note="Kim et al., CVPR 2020; alpha 32, delta 0.1"),
+        Method("SoftTriple", proxy, lambda c, d: SoftTripleLoss(c, d),
+               note="Qian et al., ICCV 2019; K 10, lambda 20, gamma 0.1, tau 0.2, margin 0.01"),
+        Method("NormSoftmax", proxy, lambda c, d: NormalizedSoftmaxLoss(c, d),
+               note="Zhai & Wu, BMVC 2019; temperature 0.05"),
+        Method("FastAP", "03_ap_ranking", lambda c, d: FastAPLoss(num_bins=10),
+               note="Cakir et al., CVPR 2019; 10 bins"),
+        Method("Smooth-AP", "03_ap_ranking", lambda c, d: SmoothAPLoss(temperature=0.01),
+               note="Brown et al., ECCV 2020; temperature 0.01"),
+        Method("contrastive · SNR", "04_snr_distance", lambda c, d: SignalToNoiseRatioContrastiveLoss(0.0, 1.0),
+               pair_based=True, note="Yuan et al., CVPR 2019; margins 0 and 1"),
+        Method("hyperbolic", "05_hyperbolic", lambda c, d: PairwiseCrossEntropyLoss(c=0.1), distance="euclidean",
+               curvature=0.1, note="Ermolov et al., CVPR 2022; c 0.1, clip 2.3, tau 0.2"),
+        Method("spherical", "05_hyperbolic", lambda c, d: PairwiseCrossEntropyLoss(c=0.0),
+               note="Ermolov et al.'s baseline; tau 0.1"),
+        Method("ProtoNet (episodic)", "06_few_shot", lambda c, d: EpisodicLoss("protonet", k_shot=1),
+               note="Snell et al., NeurIPS 2017; a P x K batch is a P-way 1-shot episode"),
+    )
+
+
+#: Every method, in notebook order.
+METHODS: tuple[Method, ...] = _methods()
+
+
+def get_method(name: str) -> Method:
+    """The recipe called ``name`` (a clear error lists the known names)."""
+    for method in METHODS:
+        if method.name == name:
+            return method
+    raise KeyError(f"unknown method {name!r}; known: {[m.name for m in METHODS]}")
+
+
+def worst_class_metrics(
+    embeddings: torch.Tensor, labels: torch.Tensor, distance: str = "cosine", curvature: float | None = None,
+    fraction: float = 0.1,
+) -> dict[str, float]:
+    """Mean-class and worst-class Recall@1 (the worst ``fraction`` of the classes) of one embedding,
+    ranked by ``distance`` or, with ``curvature``, by the Poincaré distance ``d_c``
+    (:func:`dmlkit.evaluate.worst_class_gap`)."""
+    from dmlkit.evaluate import per_class_recall_at_1, summarise_per_class
+    from dmlkit.geometry.retrieval import hyperbolic_per_class_recall_at_1
+
+    if curvature is None:
+        per_class = per_class_recall_at_1(embeddings, labels, distance=distance)
+    else:
+        per_class = hyperbolic_per_class_recall_at_1(embeddings, labels, c=curvature)
+    summary = summarise_per_class(per_class, labels, fraction)
+    return {
+        "mean_class_recall@1": summary["mean_class_recall@1"],
+        "worst_class_recall@1": summary["worst_class_recall@1"],
+    }
+
+
+def train(
+    method: Method | str,
+    train_data: Any,
+    test_data: Any,
+    budget: Budget,
+    seed: int = 0,
+    model_fn: Callable[[int], nn.Module] | None = None,
+    progress: bool = False,
+    device: torch.device | str | None = None,
+) -> RunResult:
+    """Train one method under ``budget`` and evaluate it, with the worst-class Recall@1 added to
+    ``test_metrics``.
+
+    The loss is built after :func:`dmlkit.seed_everything` (``seed``), so its parameters (proxies)
+    start from the same stream in every run of that seed. ``model_fn(embedding_size)`` builds the
+    backbone (default: :func:`dmlkit.models.default_model` for ``train_data``); a hyperbolic method
+    gets the ball head on top of it. ``budget.p_switch`` > 0 raises for a method that is not
+    pair-based.
+    """
+    from dmlkit.geometry import HyperbolicProjection
+    from dmlkit.geometry.retrieval import with_hyperbolic_metrics
+    from dmlkit.models import default_model
+    from dmlkit.utils import seed_everything
+
+    method = get_method(method) if isinstance(method, str) else method
+    if budget.p_switch > 0 and not method.pair_based:
+        raise ValueError(
+            f"p_switch={budget.p_switch}: ρ-regularisation needs a pair-based loss; {method.name!r} is "
+            f"{method.family}"
+        )
+    backbone = model_fn or (lambda size: default_model(train_data, size))
+    if method.curvature is not None:
+        curvature, clip_r = method.curvature, method.clip_r
+        build = lambda size: nn.Sequential(backbone(size), HyperbolicProjection(c=curvature, clip_r=clip_r))  # noqa: E731
+    else:
+        build = backbone
+    seed_everything(seed)
+    loss = method.make_loss(train_data.num_classes, budget.embedding_size)
+    result = run_method(method.name, loss, train_data, test_data, budget, seed=seed, model_fn=build,
+                        distance=method.distance, progress=progress, device=device)
+    if method.curvature is not None:
+        result = with_hyperbolic_metrics(result, method.curvature)
+    worst = worst_class_metrics(result.test_embeddings, result.test_labels, method.distance, method.curvature)
+    return replace(result, test_metrics={**result.test_metrics, **worst},
+                   settings={**result.settings, "family": method.family})
+
+
+def summarise_seeds(rows: Iterable[dict[str, Any]], keys: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation over seeds.
+
+    ``rows`` are dicts with a ``"method"`` name and numeric entries (one dict per run, e.g.
+    ``{"method": r.name, **r.row()}``); the result maps each method (first-seen order) to
+    ``{key: mean, key + "_std": std, "seeds": n}`` for every numeric ``key`` (or the given
+    ``keys``). The standard deviation uses ``n - 1`` (NaN for a single seed).
+    """
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if "method" not in row:
+            raise ValueError(f"each row needs a 'method' entry, got keys {sorted(row)}")
+        grouped.setdefault(str(row["method"]), []).append(row)
+    if not grouped:
+        raise ValueError("no rows to summarise")
+    summary: dict[str, dict[str, float]] = {}
+    for name, group in grouped.items():
+        names = keys or [k for k, v in group[0].items() if k != "method" and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        entry: dict[str, float] = {"seeds": float(len(group))}
+        for key in names:
+            values = np.array([float(g[key]) for g in group if key in g], dtype=np.float64)
+            if values.size == 0:
+                raise ValueError(f"no run of {name!r} has {key!r}")
+            entry[key] = float(values.mean())
+            entry[key + "_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
+        summary[name] = entry
+    return summary
+
+
+def leaderboard_table(
+    summary: dict[str, dict[str, float]],
+    columns: Sequence[str] = ("map@r", "recall@1", "worst_class_recall@1", "rho", "gap_map@r"),
+    families: dict[str, str] | None = None,
+    sort_by: str | None = "map@r",
+) -> str:
+    """A Markdown leaderboard from :func:`summarise_seeds`: ``mean ± std`` per cell, accuracies in
+    %, best first by ``sort_by`` (``None`` keeps the order); ``families`` adds a family column."""
+    from dmlkit.experiment import _HEADERS, _PERCENT
+
+    headers = {**_HEADERS, "worst_class_recall@1": "worst-class R@1", "mean_class_recall@1": "mean-class R@1"}
+    percent = set(_PERCENT) | {"worst_class_recall@1", "mean_class_recall@1"}
+    names = list(summary)
+    if sort_by is not None:
+        names.sort(key=lambda n: -summary[n].get(sort_by, -math.inf))
+    head = ["rank", "method"] + (["family"] if families else []) + [headers.get(c, c) for c in columns] + ["seeds"]
+    lines = ["| " + " | ".join(head) + " |", "| ---: | --- |" + (" --- |" if families else "") + " ---: |" * (len(columns) + 1)]
+    for rank, name in enumerate(names, 1):
+        entry = summary[name]
+        cells = []
+        for column in columns:
+            mean, std = entry.get(column, math.nan), entry.get(column + "_std", math.nan)
+            scale, digits = (100.0, 1) if column in percent else (1.0, 3)
+            text = "–" if math.isnan(mean) else f"{scale * mean:.{digits}f}"
+            if not math.isnan(mean) and not math.isnan(std):
+                text += f" ± {scale * std:.{digits}f}"
+            cells.append(text)
+        family = [families.get(name, "")] if families else []
+        lines.append("| " + " | ".join([str(rank), name] + family + cells + [f"{entry['seeds']:.0f}"]) + " |")
+    return "\n".join(lines)
