@@ -5,7 +5,9 @@
 
 Each notebook runs in a fresh kernel with its ``parameters`` cell overridden: ``SMOKE`` (with
 ``--smoke``), ``OUT_DIR`` (``DIR/<notebook-stem>``) and every ``--param``. Figures land in
-``DIR/<stem>/``; executed notebooks in ``build/notebooks/`` (git-ignored). A one-line summary is
+``DIR/<stem>/``, with ``DIR/runs.json`` (wall times) and ``DIR/results.md`` (one table across the
+notebooks' ``results.json``, :mod:`dmlkit.report`); executed notebooks in ``build/notebooks/``
+(git-ignored). A one-line summary is
 printed per notebook; a failing notebook makes the command fail, with the cell's error shown,
 after the others have run. An unknown ``--param`` is an error listing the notebook's parameters.
 """
@@ -212,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in runs if not r.ok]
     print(f"total {total:.1f} s, {len(runs) - len(failed)} ok, {len(failed)} failed; executed notebooks in {build_dir}")
     _write_run_log(out_dir, runs, budget)
+    from dmlkit.report import write_results_markdown
+
+    try:
+        print(f"results table: {write_results_markdown(out_dir)}")
+    except (ValueError, OSError) as exc:
+        print(f"dmlkit figures: could not write results.md: {exc}", file=sys.stderr)
+        failed = failed or [NotebookRun("results.md", 0.0, False, out_dir, error=str(exc))]
     for run in failed:
         print(f"\n=== {run.name} failed (executed copy: {run.output}) ===\n{run.error}", file=sys.stderr)
     return 1 if failed else 0

@@ -928,6 +928,9 @@ __all__ += ["plot_contour_panels"]
 # --------------------------------------------------------------------------------------------
 
 
+_METRIC_NAMES = {"map@r": "MAP@R", "recall@1": "Recall@1", "r_precision": "R-Precision"}
+
+
 def _group_colors(groups: Sequence[str]) -> dict[str, Any]:
     palette = colormaps["tab10"](np.arange(10))
     return {group: palette[i % 10] for i, group in enumerate(groups)}
@@ -985,7 +988,7 @@ def plot_leaderboard(
             worst_values = np.array([100 * summary[n].get(worst, np.nan) for n in names])
             ax.scatter(worst_values, y, marker="D", color="black", s=18, zorder=3, label="worst 10% of classes")
             ax.legend(fontsize=8, loc="lower right")
-        ax.set_xlabel(f"held-out {metric} (%)")
+        ax.set_xlabel(f"held-out {_METRIC_NAMES.get(metric, metric)} (%)")
         finite = means[np.isfinite(means)]
         low = min(finite.min() if finite.size else 0, np.nanmin(worst_values) if worst and metric == "recall@1" else np.inf)
         ax.set_xlim(max(0.0, low - 5), min(100.0, np.nanmax(means + np.nan_to_num(stds)) + 3))
