@@ -174,11 +174,25 @@ class ResNetEmbedder(nn.Module):
 
 def default_model(dataset: object, embedding_size: int) -> nn.Module:
     """The kit's embedder for a dataset: the :class:`ConvNet` for small images (up to 64 pixels a
-    side, any channel count), a :class:`ResNetEmbedder` (ResNet-50, random init) for larger ones."""
+    side, any channel count), a :class:`ResNetEmbedder` for larger ones.
+
+    The ResNet is chosen by two environment variables, so that the notebooks run unchanged on
+    CUB-200-2011, Cars196 or SOP: ``DMLKIT_BACKBONE`` (``resnet50``, the default, or ``resnet18``)
+    and ``DMLKIT_BACKBONE_WEIGHTS`` (unset: random initialisation; ``imagenet``: torchvision's
+    ImageNet weights, which must already be in the torch hub cache).
+    """
+    import os
+
     image = dataset[0][0]
     channels, height = int(image.shape[0]), int(image.shape[-1])
     if height <= 64:
         return ConvNet(embedding_size=embedding_size, in_channels=channels)
     if channels != 3:
         raise ValueError(f"large images must be RGB for the ResNet embedder, got {channels} channels")
-    return ResNetEmbedder("resnet50", embedding_size=embedding_size)
+    arch = os.environ.get("DMLKIT_BACKBONE", "resnet50")
+    weights = os.environ.get("DMLKIT_BACKBONE_WEIGHTS") or None
+    if arch not in ("resnet18", "resnet50"):
+        raise ValueError(f"DMLKIT_BACKBONE must be 'resnet18' or 'resnet50', got {arch!r}")
+    if weights not in (None, "imagenet"):
+        raise ValueError(f"DMLKIT_BACKBONE_WEIGHTS must be unset or 'imagenet', got {weights!r}")
+    return ResNetEmbedder(arch, embedding_size=embedding_size, weights=weights)

@@ -61,3 +61,18 @@ def test_unknown_parameter_lists_the_notebooks_parameters(notebooks, tmp_path, c
     assert code == 2
     assert "unknown parameter(s) ['STEPS']" in err and "SMOKE, SEED, DATASET, OUT_DIR, EXTRA" in err
     assert not (tmp_path / "f").exists()  # nothing ran
+
+
+def test_results_markdown_gathers_every_notebooks_results(notebooks, tmp_path):
+    write_notebook(
+        notebooks / "02_results.ipynb",
+        "import json\nfrom pathlib import Path\nPath(OUT_DIR).mkdir(parents=True, exist_ok=True)\n"
+        "(Path(OUT_DIR) / 'results.json').write_text(json.dumps({'notebook': '02_results', 'settings': {'smoke': SMOKE},\n"
+        "  'methods': {'toy loss': {'test': {'recall@1': 0.5, 'map@r': 0.25, 'r_precision': 0.3}, 'rho': 0.75,\n"
+        "  'train_map@r': 0.5, 'gap_map@r': 0.25, 'train_s': 1.0, 'settings': {'steps': 3, 'P': 2, 'K': 2}}}}))",
+    )
+    out = tmp_path / "figs"
+    main(["--notebooks", str(notebooks), "--out", str(out), "--build", str(tmp_path / "build"), "--only", "02_results"])
+    text = (out / "results.md").read_text()
+    assert "| 02_results | toy loss | 3 | 2×2 | 50.0 | 25.0 | 30.0 | 0.750 | 50.0 | 25.0 | 1.0 |" in text
+    assert "| 02_results | default |" in text  # the run-time table from runs.json

@@ -134,3 +134,48 @@ def test_fit_with_a_custom_sampler(small_glyphs):
     assert history.settings["sampler"] == "list"
     with pytest.raises(ValueError, match="no batch"):
         fit(ConvNet(embedding_size=4), Recording(), train, steps=2, sampler=[], progress=False)
+
+
+def test_convnet_runs_channels_last_and_keeps_its_function():
+    torch.manual_seed(0)
+    model = ConvNet(embedding_size=8).eval()
+    conv = model.features[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(5, 1, 28, 28)
+    copy = ConvNet(embedding_size=8).eval()
+    copy.load_state_dict(model.state_dict())
+    assert torch.allclose(model(x), copy(x))
+    # the same function as the plain layout: run the layers on contiguous copies of the weights
+    plain = ConvNet(embedding_size=8).eval()
+    plain.load_state_dict(model.state_dict())
+    plain.features.to(memory_format=torch.contiguous_format)
+    features = plain.features(x).mean(dim=(2, 3))
+    assert torch.allclose(model(x), plain.head(features), atol=1e-5)
+
+
+class _Images:
+    def __init__(self, shape):
+        self.shape = shape
+
+    def __getitem__(self, index):
+        return torch.zeros(self.shape), 0
+
+
+def test_default_model_chooses_the_backbone_from_the_environment(monkeypatch, tmp_path):
+    from dmlkit.models import default_model
+
+    assert isinstance(default_model(_Images((1, 28, 28)), 8), ConvNet)
+    monkeypatch.setenv("DMLKIT_BACKBONE", "resnet18")
+    model = default_model(_Images((3, 96, 96)), 8)
+    assert isinstance(model, ResNetEmbedder) and model(torch.rand(2, 3, 96, 96)).shape == (2, 8)
+    monkeypatch.setenv("DMLKIT_BACKBONE", "vgg")
+    with pytest.raises(ValueError, match="DMLKIT_BACKBONE must be 'resnet18' or 'resnet50', got 'vgg'"):
+        default_model(_Images((3, 96, 96)), 8)
+    monkeypatch.setenv("DMLKIT_BACKBONE", "resnet18")
+    monkeypatch.setenv("DMLKIT_BACKBONE_WEIGHTS", "imagenet")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: nothing may be downloaded
+    with pytest.raises(FileNotFoundError, match="not in the torch hub cache"):
+        default_model(_Images((3, 96, 96)), 8)
+    monkeypatch.setenv("DMLKIT_BACKBONE_WEIGHTS", "yes")
+    with pytest.raises(ValueError, match="must be unset or 'imagenet'"):
+        default_model(_Images((3, 96, 96)), 8)

@@ -59,3 +59,22 @@ def test_notebook_parameters_cell(path):
     source = "".join(tagged[0]["source"])
     for name in ("SMOKE", "SEED", "DATASET", "OUT_DIR"):
         assert re.search(rf"^{name}\s*=", source, re.M), f"{path.name}: parameters cell lacks {name}"
+
+
+def test_readme_results_block_matches_the_committed_figures():
+    from dmlkit.report import README_END, README_START, readme_results_block
+
+    readme = (ROOT / "README.md").read_text()
+    start, end = readme.index(README_START), readme.index(README_END) + len(README_END)
+    assert readme[start:end] == readme_results_block(ROOT / "figures"), (
+        "README's results block is stale: run python -m dmlkit.report figures --readme README.md"
+    )
+
+
+def test_readme_lists_every_notebook_with_a_thumbnail_that_exists():
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        row = next((line for line in readme.splitlines() if f"(notebooks/{path.name})" in line), None)
+        assert row is not None, f"README's notebook table lacks {path.name}"
+        images = re.findall(r'<img src="([^"]+)"', row)
+        assert images and all((ROOT / image).exists() for image in images), f"{path.name}: thumbnail missing"
