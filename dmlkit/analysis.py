@@ -114,22 +114,9 @@ def _paired_values(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndar
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     """Ranks 1..n along the last axis; tied values share the mean of their ranks."""
-    order = np.argsort(values, axis=-1, kind="stable")
-    ranks = np.empty_like(values)
-    sorted_values = np.take_along_axis(values, order, axis=-1)
-    n = values.shape[-1]
-    position = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64), values.shape).copy()
-    # Average the positions over each run of equal values (one pass per row; n is small here).
-    flat_sorted = sorted_values.reshape(-1, n)
-    flat_position = position.reshape(-1, n)
-    for row, pos in zip(flat_sorted, flat_position):
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        ends = np.r_[starts[1:], n]
-        for start, end in zip(starts, ends):
-            if end - start > 1:
-                pos[start:end] = pos[start:end].mean()
-    np.put_along_axis(ranks, order, flat_position.reshape(values.shape), axis=-1)
-    return ranks
+    from scipy.stats import rankdata  # scipy comes with scikit-learn
+
+    return rankdata(values, method="average", axis=-1)
 
 
 def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -58,6 +58,7 @@ __all__ = [
     "per_class_recall_at_1",
     "worst_class_gap",
     "summarise_per_class",
+    "mean_per_class",
 ]
 
 #: The distances :func:`retrieval_metrics` understands.
@@ -489,13 +490,17 @@ def per_class_recall_at_1(
     if bool((labels < 0).any()):
         raise ValueError("per_class_recall_at_1 needs non-negative labels (they index the result)")
     scores = _per_query_scores(embeddings, labels, (1,), distance, chunk_size, use_faiss=False)
-    query_labels = labels.to(embeddings.device)[scores["query_index"]].cpu()
-    num_classes = int(labels.max()) + 1
-    hits = torch.zeros(num_classes, dtype=torch.float64).index_add_(
-        0, query_labels, scores["hit@1"].cpu().double()
-    )
-    queries = torch.bincount(query_labels, minlength=num_classes).double()
-    return torch.where(queries > 0, hits / queries.clamp_min(1), torch.nan)
+    query_labels = labels.to(embeddings.device)[scores["query_index"]]
+    return mean_per_class(scores["hit@1"], query_labels, int(labels.max()) + 1)
+
+
+def mean_per_class(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The mean of ``values`` over the items of each label ``0 .. num_classes - 1`` (NaN for a
+    label with no item), ``float64`` on the CPU: e.g. per-class Recall@1 from per-query hits."""
+    labels = labels.detach().cpu().long()
+    totals = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels, values.detach().cpu().double())
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    return torch.where(counts > 0, totals / counts.clamp_min(1), torch.nan)
 
 
 def worst_class_gap(

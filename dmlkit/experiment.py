@@ -28,7 +28,17 @@ from dmlkit.evaluate import embed, nmi, retrieval_metrics
 from dmlkit.models import ConvNet
 from dmlkit.train import History, fit
 
-__all__ = ["Budget", "RunResult", "protocol", "load_data", "run_method", "results_table", "save_results"]
+__all__ = [
+    "Budget",
+    "RunResult",
+    "protocol",
+    "load_data",
+    "run_method",
+    "column_header",
+    "format_value",
+    "results_table",
+    "save_results",
+]
 
 #: Glyph-set size of the smoke budget: enough classes for P×K batches, small enough for seconds.
 SMOKE_GLYPHS = {"num_classes": 40, "images_per_class": 10}
@@ -237,8 +247,34 @@ _HEADERS = {
     "gap_map@r": "gap MAP@R",
     "train_s": "train s",
     "ms_per_step": "ms/step",
+    "mean_class_recall@1": "mean-class R@1",
+    "worst_class_recall@1": "worst-class R@1",
 }
-_PERCENT = {"recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "nmi", "train_map@r", "gap_map@r"}
+_PERCENT = {
+    "recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "nmi", "train_map@r", "gap_map@r",
+    "mean_class_recall@1", "worst_class_recall@1",
+}
+_SECONDS = {"train_s", "ms_per_step"}
+
+
+def column_header(column: str) -> str:
+    """The short table header of a metric key (``"map@r"`` -> ``"MAP@R"``); unknown keys as given."""
+    return _HEADERS.get(column, column)
+
+
+def format_value(column: str, value: Any, std: Any = None) -> str:
+    """One table cell: accuracies in % with one decimal, times with one decimal, anything else
+    (ρ, density) with three; ``"–"`` for a missing or NaN value; ``" ± std"`` appended when a
+    finite ``std`` is given, on the same scale."""
+    def number(x: Any) -> float | None:
+        return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x) else None
+
+    mean, spread = number(value), number(std)
+    if mean is None:
+        return "–"
+    scale, digits = (100.0, 1) if column in _PERCENT else (1.0, 1) if column in _SECONDS else (1.0, 3)
+    text = f"{scale * mean:.{digits}f}"
+    return text if spread is None else f"{text} ± {scale * spread:.{digits}f}"
 
 
 def results_table(
@@ -247,21 +283,10 @@ def results_table(
 ) -> str:
     """A Markdown table, one row per method; accuracies in %, ρ and density as plain numbers."""
     rows = results if isinstance(results, dict) else {r.name: r.row() for r in results}
-    lines = ["| method | " + " | ".join(_HEADERS.get(c, c) for c in columns) + " |"]
+    lines = ["| method | " + " | ".join(column_header(c) for c in columns) + " |"]
     lines.append("| --- |" + " ---: |" * len(columns))
     for name, row in rows.items():
-        cells = []
-        for column in columns:
-            value = row.get(column, float("nan"))
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                cells.append("–")
-            elif column in _PERCENT:
-                cells.append(f"{100 * value:.1f}")
-            elif column in ("train_s", "ms_per_step"):
-                cells.append(f"{value:.1f}")
-            else:
-                cells.append(f"{value:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(format_value(c, row.get(c)) for c in columns) + " |")
     return "\n".join(lines)
 
 

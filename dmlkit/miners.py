@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from dmlkit.distances import CosineSimilarity, Distance, EuclideanDistance
-from dmlkit.utils import check_embeddings_and_labels, check_non_negative
+from dmlkit.utils import check_embeddings_and_labels, check_non_negative, check_probability
 
 __all__ = [
     "pair_masks",
@@ -101,8 +101,7 @@ def switch_negatives(
     Returns:
         New ``(pos, neg)`` masks.
     """
-    if not (0.0 <= float(p_switch) <= 1.0):
-        raise ValueError(f"p_switch must lie in [0, 1], got {p_switch!r}")
+    check_probability("p_switch", p_switch)
     if pos.shape != neg.shape or pos.dtype != torch.bool or neg.dtype != torch.bool:
         raise ValueError(
             f"pos and neg must be boolean masks of one shape, got {tuple(pos.shape)} "
@@ -110,16 +109,13 @@ def switch_negatives(
         )
     if p_switch == 0 or pos.numel() == 0:
         return pos, neg
-    rows = pos.shape[0]
-    draw = torch.rand(rows, generator=generator, device=generator.device if generator else None)
-    scores = torch.rand(pos.shape, generator=generator, device=generator.device if generator else None)
-    draw, scores = draw.to(pos.device), scores.to(pos.device)
+    device = generator.device if generator is not None else pos.device
+    draw = torch.rand(pos.shape[0], generator=generator, device=device).to(pos.device)
+    scores = torch.rand(pos.shape, generator=generator, device=device).to(pos.device)
     switched_rows = (draw < p_switch) & pos.any(dim=1)
     # A uniformly chosen positive per row: the positive with the largest random score.
-    chosen = torch.where(pos, scores, -1.0).argmax(dim=1)
-    moved = torch.zeros_like(pos)
-    moved[torch.arange(rows, device=pos.device), chosen] = True
-    moved &= switched_rows.unsqueeze(1)
+    chosen = torch.where(pos, scores, -1.0).argmax(dim=1, keepdim=True)
+    moved = torch.zeros_like(pos).scatter_(1, chosen, switched_rows.unsqueeze(1))
     return pos & ~moved, neg | moved
 
 

@@ -7,6 +7,7 @@ Every model maps images to ``(batch, embedding_size)`` embeddings through an
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -181,8 +182,6 @@ def default_model(dataset: object, embedding_size: int) -> nn.Module:
     and ``DMLKIT_BACKBONE_WEIGHTS`` (unset: random initialisation; ``imagenet``: torchvision's
     ImageNet weights, which must already be in the torch hub cache).
     """
-    import os
-
     image = dataset[0][0]
     channels, height = int(image.shape[0]), int(image.shape[-1])
     if height <= 64:

@@ -18,7 +18,6 @@ matches them.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,15 +44,12 @@ def collect_results(figures_dir: str | Path) -> dict[str, dict[str, Any]]:
     return collected
 
 
-def _pct(value: Any) -> str:
-    return "–" if not isinstance(value, (int, float)) or math.isnan(value) else f"{100 * value:.1f}"
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    return "–" if not isinstance(value, (int, float)) or math.isnan(value) else f"{value:.{digits}f}"
+_RUN_COLUMNS = ("recall@1", "map@r", "r_precision", "rho", "train_map@r", "gap_map@r", "train_s")
 
 
 def _runs_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    from dmlkit.experiment import format_value
+
     lines = [
         "| notebook | method | steps | P×K | R@1 | MAP@R | R-Prec | ρ | train MAP@R | gap MAP@R | train s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -62,11 +58,9 @@ def _runs_table(results: dict[str, dict[str, Any]]) -> list[str]:
         for name, entry in payload.get("methods", {}).items():
             test, settings = entry.get("test", {}), entry.get("settings", {})
             pk = f"{settings.get('P', '?')}×{settings.get('K', '?')}" if settings else "–"
-            lines.append(
-                f"| {stem} | {name} | {settings.get('steps', '–')} | {pk} | {_pct(test.get('recall@1'))} | "
-                f"{_pct(test.get('map@r'))} | {_pct(test.get('r_precision'))} | {_num(entry.get('rho'))} | "
-                f"{_pct(entry.get('train_map@r'))} | {_pct(entry.get('gap_map@r'))} | {_num(entry.get('train_s'), 1)} |"
-            )
+            values = {**test, **{k: entry.get(k) for k in ("rho", "train_map@r", "gap_map@r", "train_s")}}
+            cells = [format_value(c, values.get(c)) for c in _RUN_COLUMNS]
+            lines.append(f"| {stem} | {name} | {settings.get('steps', '–')} | {pk} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -257,25 +257,16 @@ def leaderboard_table(
 ) -> str:
     """A Markdown leaderboard from :func:`summarise_seeds`: ``mean ± std`` per cell, accuracies in
     %, best first by ``sort_by`` (``None`` keeps the order); ``families`` adds a family column."""
-    from dmlkit.experiment import _HEADERS, _PERCENT
+    from dmlkit.experiment import column_header, format_value
 
-    headers = {**_HEADERS, "worst_class_recall@1": "worst-class R@1", "mean_class_recall@1": "mean-class R@1"}
-    percent = set(_PERCENT) | {"worst_class_recall@1", "mean_class_recall@1"}
     names = list(summary)
     if sort_by is not None:
         names.sort(key=lambda n: -summary[n].get(sort_by, -math.inf))
-    head = ["rank", "method"] + (["family"] if families else []) + [headers.get(c, c) for c in columns] + ["seeds"]
+    head = ["rank", "method"] + (["family"] if families else []) + [column_header(c) for c in columns] + ["seeds"]
     lines = ["| " + " | ".join(head) + " |", "| ---: | --- |" + (" --- |" if families else "") + " ---: |" * (len(columns) + 1)]
     for rank, name in enumerate(names, 1):
         entry = summary[name]
-        cells = []
-        for column in columns:
-            mean, std = entry.get(column, math.nan), entry.get(column + "_std", math.nan)
-            scale, digits = (100.0, 1) if column in percent else (1.0, 3)
-            text = "–" if math.isnan(mean) else f"{scale * mean:.{digits}f}"
-            if not math.isnan(mean) and not math.isnan(std):
-                text += f" ± {scale * std:.{digits}f}"
-            cells.append(text)
+        cells = [format_value(c, entry.get(c), entry.get(c + "_std")) for c in columns]
         family = [families.get(name, "")] if families else []
         lines.append("| " + " | ".join([str(rank), name] + family + cells + [f"{entry['seeds']:.0f}"]) + " |")
     return "\n".join(lines)

@@ -329,10 +329,9 @@ def hyperbolic_per_class_recall_at_1(
         raise ValueError("hyperbolic_per_class_recall_at_1 needs non-negative labels (they index the result)")
     nearest, _ = hyperbolic_knn(embeddings, k=1, c=c, include_self=False, chunk_size=chunk_size)
     labels = labels.detach().cpu().long()
+    from dmlkit.evaluate import mean_per_class
+
     hit = (labels[nearest[:, 0].cpu()] == labels).double()
     num_classes = int(labels.max()) + 1
-    counts = torch.bincount(labels, minlength=num_classes)
-    is_query = counts[labels] > 1
-    hits = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels[is_query], hit[is_query])
-    queries = torch.bincount(labels[is_query], minlength=num_classes).double()
-    return torch.where(queries > 0, hits / queries.clamp_min(1), torch.nan)
+    is_query = torch.bincount(labels, minlength=num_classes)[labels] > 1
+    return mean_per_class(hit[is_query], labels[is_query], num_classes)
