@@ -25,6 +25,7 @@ from torch import nn
 
 from dmlkit.analysis import embedding_density, spectral_decay
 from dmlkit.evaluate import embed, nmi, retrieval_metrics
+from dmlkit.files import atomic_write_text
 from dmlkit.models import ConvNet
 from dmlkit.train import History, fit
 
@@ -312,5 +313,5 @@ def save_results(
         **(extra or {}),
     }
     path = out_dir / "results.json"
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=float) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=float) + "\n")
     return path

@@ -1,8 +1,15 @@
 """Figures shared by the notebooks: UMAP maps, retrieval examples, curves, spectra, ρ vs MAP@R.
 
 Every function builds a ``matplotlib.figure.Figure`` (not a pyplot-managed one, so nothing is
-shown or kept open as a side effect), optionally saves it with ``save=path`` and returns it. In a
-notebook, put the figure as the last expression of a cell to display it.
+shown or kept open as a side effect), optionally saves it with ``save=path`` and returns it.
+
+In a notebook every figure goes through one line, :func:`show`::
+
+    plots.show(plots.plot_training_curves(histories), OUT_DIR / "training_curves.png")
+
+which writes the file and shows that very file inline, once, in JupyterLab, VS Code and a
+papermill-executed notebook alike. (A bare ``Figure`` as a cell's last value is shown as an image
+only after ``%matplotlib inline``; without it, IPython prints ``<Figure size ...>``.)
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ __all__ = [
     "plot_rho_vs_metric",
     "image_grid",
     "save_figure",
+    "show",
 ]
 
 
@@ -42,6 +50,54 @@ def save_figure(fig: Figure, path: str | os.PathLike | None, dpi: int = 120) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return fig
+
+
+def show(fig: Figure, path: str | os.PathLike | None = None, dpi: int = 120) -> None:
+    """Save ``fig`` to ``path`` (a ``.png``; folders are created) and show it inline, once.
+
+    The image shown is the saved file itself (the same bytes), published as ``image/png`` with
+    its file name in the output's metadata, so what a reader sees in JupyterLab or VS Code, what
+    an executed notebook keeps and what lands in ``OUT_DIR`` are one picture. Outside a Jupyter
+    kernel (a script, a plain Python shell) the figure is only saved. Returns ``None`` on purpose:
+    a cell ending in ``show(...)`` has no value left for IPython to display a second time.
+    """
+    if not isinstance(fig, Figure):
+        raise TypeError(f"show() expects a matplotlib Figure, got {type(fig).__name__}")
+    if path is not None:
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            raise ValueError(f"show() saves PNG files; got {str(path)!r} (use a name ending in .png)")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise NotADirectoryError(f"cannot save {path.name}: {path.parent} is not a folder")
+        save_figure(fig, path, dpi=dpi)
+        png = path.read_bytes()
+    else:
+        import io
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        png = buffer.getvalue()
+    if _in_jupyter_kernel():
+        import base64
+
+        from IPython.display import display
+
+        name = path.name if path is not None else "figure"
+        display(
+            {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"[figure: {name}]"},
+            raw=True,
+            metadata={"image/png": {"dmlkit_figure": name}},
+        )
+
+
+def _in_jupyter_kernel() -> bool:
+    """True inside an IPython kernel (JupyterLab, VS Code, papermill), False in a script."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def class_colors(num_classes: int, seed: int = 0) -> np.ndarray:

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dmlkit.files import atomic_write_text
+
 __all__ = ["collect_results", "results_markdown", "write_results_markdown", "readme_results_block", "sync_readme"]
 
 SYNTHESIS = "07_compression_generalisation"
@@ -132,7 +134,7 @@ def results_markdown(figures_dir: str | Path) -> str:
 def write_results_markdown(figures_dir: str | Path) -> Path:
     """Write ``results.md`` into ``figures_dir`` and return its path."""
     path = Path(figures_dir) / "results.md"
-    path.write_text(results_markdown(figures_dir))
+    atomic_write_text(path, results_markdown(figures_dir))
     return path
 
 
@@ -155,7 +157,8 @@ def sync_readme(readme: str | Path, figures_dir: str | Path) -> bool:
     if start < 0 or end < start:
         raise ValueError(f"{readme} has no results block: add the lines {README_START!r} and {README_END!r}")
     new = text[:start] + readme_results_block(figures_dir) + text[end + len(README_END):]
-    readme.write_text(new)
+    if new != text:
+        atomic_write_text(readme, new)
     return new != text
 
 

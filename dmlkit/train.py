@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dmlkit.data.augment import random_affine
 from dmlkit.data.samplers import PKSampler
+from dmlkit.files import atomic_output
 from dmlkit.utils import default_device, seed_everything
 
 __all__ = ["History", "fit", "save_checkpoint", "load_checkpoint", "progress_bar"]
@@ -299,7 +300,8 @@ def save_checkpoint(
         "history": history.as_dict() if history is not None else {},
         "extra": extra or {},
     }
-    torch.save(payload, path)
+    with atomic_output(path) as temporary:
+        torch.save(payload, temporary)
     return path
 
 

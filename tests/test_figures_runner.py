@@ -76,3 +76,172 @@ def test_results_markdown_gathers_every_notebooks_results(notebooks, tmp_path):
     text = (out / "results.md").read_text()
     assert "| 02_results | toy loss | 3 | 2×2 | 50.0 | 25.0 | 30.0 | 0.750 | 50.0 | 25.0 | 1.0 |" in text
     assert "| 02_results | default |" in text  # the run-time table from runs.json
+
+
+# --- atomic results: a run that cannot finish publishes nothing ---------------------------------
+
+WRITES_THEN_RAISES = (
+    "from pathlib import Path\nPath(OUT_DIR).mkdir(parents=True, exist_ok=True)\n"
+    "(Path(OUT_DIR) / 'figure.png').write_bytes(b'new figure')\n"
+    "raise RuntimeError('boom after a figure')"
+)
+WRITES_THEN_SLEEPS = (
+    "import time\nfrom pathlib import Path\nPath(OUT_DIR).mkdir(parents=True, exist_ok=True)\n"
+    "(Path(OUT_DIR) / 'figure.png').write_bytes(b'new figure')\n"
+    "import os\n(Path(OUT_DIR).parent.parent / 'started').write_text(str(os.getpid()))  # for the test\n"
+    "time.sleep(120)"
+)
+GOOD = (
+    "import json\nfrom pathlib import Path\nPath(OUT_DIR).mkdir(parents=True, exist_ok=True)\n"
+    "(Path(OUT_DIR) / 'figure.png').write_bytes(b'good figure ' + str(EXTRA).encode())\n"
+    "(Path(OUT_DIR) / 'results.json').write_text(json.dumps({'notebook': '00_nb', 'settings': {'smoke': SMOKE},\n"
+    "  'methods': {'toy': {'test': {'recall@1': 0.5, 'map@r': 0.25, 'r_precision': 0.3}, 'rho': 0.75,\n"
+    "  'train_map@r': 0.5, 'gap_map@r': 0.25, 'train_s': 1.0, 'settings': {'steps': EXTRA, 'P': 2, 'K': 2}}}}))"
+)
+
+
+def tree(folder):
+    """Every file under ``folder`` (hidden ones too) with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def committed(tmp_path):
+    """A notebook folder with one good notebook and a figures/ tree from a good run of it."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "00_nb.ipynb", GOOD)
+    out = tmp_path / "figures"
+    assert main(["--notebooks", str(folder), "--out", str(out), "--build", str(tmp_path / "build")]) == 0
+    (out / "00_nb" / "only_in_the_old_run.txt").write_text("old")
+    return folder, out
+
+
+def run_figures(folder, out, tmp_path, *extra):
+    return main(["--notebooks", str(folder), "--out", str(out), "--build", str(tmp_path / "build"), *extra])
+
+
+def test_a_good_run_replaces_the_whole_folder_and_its_records(committed, tmp_path):
+    folder, out = committed
+    assert run_figures(folder, out, tmp_path, "--param", "EXTRA=5") == 0
+    assert tree(out / "00_nb").keys() == {"figure.png", "results.json"}  # nothing of the old run is left
+    assert (out / "00_nb" / "figure.png").read_bytes() == b"good figure 5"
+    assert "| 00_nb | toy | 5 |" in (out / "results.md").read_text()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_notebook_that_writes_a_figure_then_fails_changes_nothing(committed, tmp_path, capsys):
+    folder, out = committed
+    before = tree(out)
+    write_notebook(folder / "00_nb.ipynb", WRITES_THEN_RAISES)
+    assert run_figures(folder, out, tmp_path) == 1
+    assert tree(out) == before
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.out and "previous figures kept" in captured.out
+    assert "boom after a figure" in captured.err and str(tmp_path / "build" / "00_nb.ipynb") in captured.err
+
+
+def test_a_notebook_past_its_time_limit_is_stopped_and_changes_nothing(committed, tmp_path, capsys):
+    folder, out = committed
+    before = tree(out)
+    write_notebook(folder / "00_nb.ipynb", WRITES_THEN_SLEEPS)
+    assert run_figures(folder, out, tmp_path, "--timeout", "8") == 1
+    assert tree(out) == before
+    captured = capsys.readouterr()
+    assert "TIMED OUT" in captured.out and "past the time limit of 8 s (--timeout)" in captured.err
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_a_run_killed_mid_notebook_changes_nothing(committed, tmp_path, signal_name):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder, out = committed
+    before = tree(out)
+    write_notebook(folder / "00_nb.ipynb", WRITES_THEN_SLEEPS)
+    command = [sys.executable, "-m", "dmlkit.figures", "--notebooks", str(folder), "--out", str(out),
+               "--build", str(tmp_path / "build")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "started").exists():  # the notebook has written its figure
+        assert time.time() < deadline and process.poll() is None, process.communicate()[0]
+        time.sleep(0.2)
+    process.send_signal(getattr(signal, signal_name))
+    text = process.communicate(timeout=60)[0]
+    kernel = int((tmp_path / "started").read_text())
+    deadline = time.time() + 30
+    while running(kernel):  # the kernel does not run on, whatever killed the command
+        assert time.time() < deadline, f"kernel {kernel} still running after {signal_name}"
+        time.sleep(0.5)
+    if signal_name == "SIGKILL":
+        # Nothing could be cleaned up: the published tree is intact, a hidden staging folder is
+        # left, and the next run removes it.
+        left = tree(out)
+        assert {k: v for k, v in left.items() if not k.startswith(".dmlkit-staging-")} == before
+        write_notebook(folder / "00_nb.ipynb", WRITES_THEN_RAISES)
+        assert run_figures(folder, out, tmp_path) == 1
+        assert tree(out) == before
+        return
+    assert process.returncode == 130, text
+    assert "INTERRUPTED" in text and "unchanged" in text
+    assert tree(out) == before
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\nState:\tZ" not in status.read()  # a zombie has stopped running
+    except FileNotFoundError:
+        return False
+
+
+def test_bad_values_fail_before_any_kernel_starts(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(
+        folder / "00_typed.ipynb", "raise AssertionError('must not run')",
+        parameters="SMOKE = False\nSEED = 0\nDATASET = 'glyphs'\nOUT_DIR = 'x'\n"
+                   "STEPS: int | None = None  # steps\nMODE: Literal['a', 'b'] = 'a'\nRATE = 0.5\nSHOTS = [1, 5]",
+    )
+    out = tmp_path / "figures"
+    cases = {
+        "STEPS=abc": "STEPS='abc' (a string) is not an integer or None",
+        "SEED=1.5": "SEED=1.5 (a number) is not an integer",
+        "SMOKE=maybe": "SMOKE='maybe' (a string) is not a bool (True or False)",
+        "DATASET=imagenet": "DATASET='imagenet' is not a data set of the kit; choices: cars196, cub200, digits",
+        "MODE=c": "MODE='c' (a string) is not one of 'a', 'b'",
+        "RATE=fast": "RATE='fast' (a string) is not a number",
+        "SHOTS=[1,'x']": "SHOTS=[1, 'x'] (a list) is not a list of integers",
+    }
+    for value, message in cases.items():
+        assert main(["--notebooks", str(folder), "--out", str(out), "--param", value]) == 2
+        assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_good_values_are_converted_to_the_declared_type(tmp_path):
+    from dmlkit.parameters import check_overrides, notebook_parameters
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "00_typed.ipynb", "pass",
+                   parameters="SMOKE = False\nSTEPS: int | None = None\nRATE = 0.5\nSIZES = (1, 2)")
+    params = notebook_parameters(folder / "00_typed.ipynb")
+    assert params["STEPS"].type_text == "int | None" and params["SIZES"].type_text == "tuple[int, ...]"
+    values, problems = check_overrides(params, {"SMOKE": "true", "STEPS": None, "RATE": 1, "SIZES": [3, 4]})
+    assert problems == []
+    assert values == {"SMOKE": True, "STEPS": None, "RATE": 1.0, "SIZES": (3, 4)}
+    assert isinstance(values["RATE"], float)
+
+
+@pytest.mark.parametrize("kind", ["file", "below a file", "read-only"])
+def test_an_unusable_out_folder_is_a_one_line_error(notebooks, tmp_path, capsys, kind):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    out = {"file": blocker, "below a file": blocker / "sub", "read-only": "/proc/dmlkit-figures"}[kind]
+    assert main(["--notebooks", str(notebooks), "--only", "00_good", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("dmlkit figures: error: --out")
+    assert "is a file, not a folder" in err or "cannot be written" in err

@@ -2,9 +2,14 @@
 worked-example cells (marked NBVAL_CHECK_OUTPUT) print exactly the committed numbers.
 
 This is the check `pytest --nbval-lax` makes (``make nbval``), done on the same papermill run
-that proves the notebook works, so each notebook executes once in the test suite.
+that proves the notebook works, so each notebook executes once in the test suite. The same run
+checks that a reader sees every figure: each PNG the notebook saves to ``OUT_DIR`` is also an
+``image/png`` output of the executed notebook (the same bytes, as :func:`dmlkit.plots.show`
+publishes them), and no output is a bare ``<Figure size ...>`` text in place of a picture.
 """
 
+import base64
+import re
 from pathlib import Path
 
 import nbformat
@@ -15,6 +20,27 @@ from dmlkit.figures import run_notebook
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MARKER = "NBVAL_CHECK_OUTPUT"
+
+
+def shown_images(cells) -> list[bytes]:
+    """The ``image/png`` outputs of the executed cells, decoded."""
+    return [
+        base64.b64decode(output["data"]["image/png"])
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+
+
+def bare_figure_texts(cells) -> list[str]:
+    """Outputs that are only ``<Figure size ...>`` text: a figure the reader never sees."""
+    return [
+        output["data"]["text/plain"]
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if set(output.get("data", {})) == {"text/plain"}
+        and re.match(r"<(matplotlib\.figure\.)?Figure size", output["data"]["text/plain"])
+    ]
 
 
 def text_of(outputs) -> str:
@@ -36,7 +62,15 @@ def test_notebook_smoke_run(path, tmp_path):
     assert list(figure_dir.glob("*.png")), f"{path.name} wrote no figure"
     assert (figure_dir / "results.json").exists(), f"{path.name} wrote no results.json"
 
-    executed = {c.source: c for c in nbformat.read(run.output, as_version=4).cells if c.cell_type == "code"}
+    executed_cells = [c for c in nbformat.read(run.output, as_version=4).cells if c.cell_type == "code"]
+    shown = shown_images(executed_cells)
+    unseen = [p.name for p in sorted(figure_dir.rglob("*.png")) if p.read_bytes() not in shown]
+    assert not unseen, f"{path.name}: saved but never shown inline: {unseen}"
+    assert not bare_figure_texts(executed_cells), (
+        f"{path.name}: a figure printed as text instead of an image: {bare_figure_texts(executed_cells)}"
+    )
+
+    executed = {c.source: c for c in executed_cells}
     golden = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and MARKER in c.source]
     for cell in golden:
         expected = text_of(cell.outputs)

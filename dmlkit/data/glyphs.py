@@ -21,7 +21,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from PIL import Image, ImageFilter
 
 from dmlkit.data.base import TensorImageDataset
 from dmlkit.data.paths import data_dir
+from dmlkit.files import atomic_output, atomic_write_text
 
 __all__ = ["FONT_FILES", "GlyphConfig", "glyph_inventory", "render_glyph_set", "load_glyphs"]
 
@@ -203,9 +203,7 @@ def glyph_inventory(min_fonts: int = 12) -> tuple[tuple[str, tuple[int, ...]], .
             path.unlink(missing_ok=True)
     inventory = _build_inventory(min_fonts)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".json", delete=False) as handle:
-        json.dump([[char, list(fonts)] for char, fonts in inventory], handle)
-    os.replace(handle.name, path)
+    atomic_write_text(path, json.dumps([[char, list(fonts)] for char, fonts in inventory]))
     return inventory
 
 
@@ -304,9 +302,8 @@ def _cached_glyph_set(config: GlyphConfig, cache: bool) -> tuple[np.ndarray, np.
     images, labels, info = render_glyph_set(config)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+        with atomic_output(path) as temporary, open(temporary, "wb") as handle:
             np.savez(handle, images=images, labels=labels, info=np.array(json.dumps(info)))
-        os.replace(handle.name, path)
     return images, labels, info
 
 

@@ -1,0 +1,68 @@
+"""Execute one notebook with papermill in this process: ``python -m dmlkit.notebook_worker SPEC``.
+
+:mod:`dmlkit.figures` starts one such process per notebook so that it can stop a notebook that
+runs past its time limit, or that the user interrupts, without leaving a kernel or a half-made
+figure folder behind. ``SPEC`` is a JSON file with ``input``, ``output``, ``cwd``,
+``kernel_name`` and ``parameters`` (the ``repr`` of a dict of Python literals). SIGTERM is turned
+into ``KeyboardInterrupt`` so that papermill shuts its kernel down on the way out.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import signal
+import sys
+
+
+def _interrupt(signum, frame):  # noqa: ARG001 - the signal module's signature
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _exit_with_parent(interval: float = 1.0) -> None:
+    """A daemon thread that interrupts this worker when the process that started it is gone
+    (killed with SIGKILL, say): an orphaned notebook must not run on, or write on, by itself."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m dmlkit.notebook_worker SPEC.json", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)
+    _exit_with_parent()
+    with open(argv[0], encoding="utf-8") as handle:
+        spec = json.load(handle)
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            spec["input"],
+            spec["output"],
+            parameters=ast.literal_eval(spec["parameters"]),
+            kernel_name=spec["kernel_name"],
+            cwd=spec["cwd"],
+            progress_bar=False,
+            log_output=False,
+        )
+    except papermill.PapermillExecutionError:
+        return 1  # the error is in the executed notebook, where the caller reads it
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
