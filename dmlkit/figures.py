@@ -287,10 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for path in notebooks:
+            started = time.perf_counter()
             try:
                 run = run_notebook(path, out_dir, build_dir, values[path], smoke=args.smoke, timeout=args.timeout)
             except KeyboardInterrupt as exc:
-                interrupted = NotebookRun(path.stem, 0.0, "interrupted", build_dir / path.name,
+                interrupted = NotebookRun(path.stem, time.perf_counter() - started, "interrupted", build_dir / path.name,
                                           error=f"interrupted ({exc or 'Ctrl-C'}); nothing of it was published")
                 print(interrupted.summary(), flush=True)
                 break
