@@ -8,13 +8,14 @@ STAMP  := $(VENV)/.dmlkit-installed
 FIGURES_ARGS ?=
 PYTEST_ARGS  ?=
 
-.PHONY: venv figures smoke test test-fast lab clean-notebooks nbval help
+.PHONY: venv figures smoke test test-fast lint format lab clean-notebooks nbval help
 
 help:
 	@echo "make figures   regenerate every figure (default budget) into figures/"
 	@echo "make smoke     run every notebook at the smoke budget into build/smoke-figures/"
 	@echo "make test      run the whole test suite (unit tests + every notebook at the smoke budget)"
 	@echo "make test-fast the unit tests only (no notebook runs; under 2 minutes)"
+	@echo "make lint      ruff check and ruff format --check (make format rewrites)"
 	@echo "make lab       open JupyterLab on notebooks/ with the kit's kernel"
 
 $(STAMP): pyproject.toml
@@ -37,6 +38,14 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # nbval's own run of the notebooks' golden text cells (the test suite checks them too).
 nbval: $(STAMP)

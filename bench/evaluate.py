@@ -100,8 +100,7 @@ def _metric_fn(implementation: str, embeddings, labels, device: str):
 
         def run() -> dict[str, float]:
             result = retrieval_metrics(embeddings, labels, ks=(1,))
-            return {"recall@1": result["recall@1"], "map@r": result["map@r"],
-                    "r_precision": result["r_precision"]}
+            return {"recall@1": result["recall@1"], "map@r": result["map@r"], "r_precision": result["r_precision"]}
 
         return run
 
@@ -116,13 +115,18 @@ def _metric_fn(implementation: str, embeddings, labels, device: str):
         knn = CustomKNN(CosineSimilarity(), batch_size=batch_size)
     calculator = AccuracyCalculator(
         include=("precision_at_1", "mean_average_precision_at_r", "r_precision"),
-        k="max_bin_count", knn_func=knn, device=torch.device(device),
+        k="max_bin_count",
+        knn_func=knn,
+        device=torch.device(device),
     )
 
     def run() -> dict[str, float]:
         result = calculator.get_accuracy(embeddings, labels, embeddings, labels, ref_includes_query=True)
-        return {"recall@1": result["precision_at_1"], "map@r": result["mean_average_precision_at_r"],
-                "r_precision": result["r_precision"]}
+        return {
+            "recall@1": result["precision_at_1"],
+            "map@r": result["mean_average_precision_at_r"],
+            "r_precision": result["r_precision"],
+        }
 
     return run
 
@@ -152,17 +156,36 @@ def worker(implementation: str, num_items: int, repeats: int, device: str) -> No
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-    print(json.dumps({
-        "implementation": implementation, "num_items": num_items, "times": times,
-        "cpu_times": cpu_times,
-        "peak_rss_mb": peak_rss, "added_rss_mb": peak_rss - baseline_rss,
-        "tracemalloc_peak_mb": traced_peak / 2**20, "gpu_peak_mb": gpu_peak, "metrics": result,
-    }))
+    print(
+        json.dumps(
+            {
+                "implementation": implementation,
+                "num_items": num_items,
+                "times": times,
+                "cpu_times": cpu_times,
+                "peak_rss_mb": peak_rss,
+                "added_rss_mb": peak_rss - baseline_rss,
+                "tracemalloc_peak_mb": traced_peak / 2**20,
+                "gpu_peak_mb": gpu_peak,
+                "metrics": result,
+            }
+        )
+    )
 
 
 def _run_worker(implementation: str, num_items: int, repeats: int, device: str) -> dict:
-    command = [sys.executable, __file__, "--worker", implementation, "--num-items", str(num_items),
-               "--repeats", str(repeats), "--device", device]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        implementation,
+        "--num-items",
+        str(num_items),
+        "--repeats",
+        str(repeats),
+        "--device",
+        device,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"{implementation} worker failed (exit {done.returncode}):\n{done.stderr}")
@@ -196,9 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [20_000] if args.small else [60_000] if args.large else [20_000, 60_000]
     import torch
 
-    print(f"# retrieval_metrics vs PML AccuracyCalculator ({EMBEDDING_SIZE}-d, {NUM_CLASSES} classes, "
-          f"device {args.device}, torch threads {torch.get_num_threads()}, "
-          f"{args.rounds} rounds x {args.repeats} calls)\n")
+    print(
+        f"# retrieval_metrics vs PML AccuracyCalculator ({EMBEDDING_SIZE}-d, {NUM_CLASSES} classes, "
+        f"device {args.device}, torch threads {torch.get_num_threads()}, "
+        f"{args.rounds} rounds x {args.repeats} calls)\n"
+    )
     lines = [
         "| N | implementation | time (s) | peak RSS (MB) | RSS added (MB) | tracemalloc peak (MB) "
         "| CPU time (s) | time dmlkit/this | CPU dmlkit/this | RSS added dmlkit/this |",
@@ -214,9 +239,13 @@ def main(argv: list[str] | None = None) -> None:
             for name in order:
                 record = _run_worker(name, num_items, args.repeats, args.device)
                 records[name].append(record)
-                print(f"  N={num_items} round {round_index + 1} {name}: "
-                      f"{statistics.median(record['times']):.2f} s, "
-                      f"CPU {statistics.median(record['cpu_times']):.2f} s", file=sys.stderr, flush=True)
+                print(
+                    f"  N={num_items} round {round_index + 1} {name}: "
+                    f"{statistics.median(record['times']):.2f} s, "
+                    f"CPU {statistics.median(record['cpu_times']):.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         summary = {}
         for name, runs in records.items():
             summary[name] = {
@@ -240,9 +269,11 @@ def main(argv: list[str] | None = None) -> None:
         for name in skipped:
             need_gib = 4 * num_items**2 / 2**30
             lines.append(f"| {num_items:,} | {name} | skipped | | | | | | | |")
-            notes.append(f"N={num_items:,}: {name} skipped: its {num_items:,}^2 float32 matrix alone is "
-                         f"{need_gib:.1f} GiB, more than half the available memory "
-                         f"({_available_memory_mb() / 2**10:.1f} GiB)")
+            notes.append(
+                f"N={num_items:,}: {name} skipped: its {num_items:,}^2 float32 matrix alone is "
+                f"{need_gib:.1f} GiB, more than half the available memory "
+                f"({_available_memory_mb() / 2**10:.1f} GiB)"
+            )
         notes.append(f"N={num_items:,} metrics (dmlkit): {json.dumps(ours['metrics'])}")
     print("\n".join(lines))
     print()

@@ -22,7 +22,6 @@ for _path in (str(_ROOT), str(_ROOT / "bench")):
         sys.path.insert(0, _path)
 
 import torch  # noqa: E402
-
 from _timing import format_ratio_table, interleaved_medians  # noqa: E402
 
 FAMILIES = ("pair_based", "proxy_based", "ap_ranking", "snr")

@@ -32,9 +32,9 @@ for _path in (_BENCH.parent, _BENCH):
         sys.path.insert(0, str(_path))
 
 import torch  # noqa: E402
+from _timing import format_ratio_table, median_time  # noqa: E402
 from pytorch_metric_learning import losses as pml_losses  # noqa: E402
 
-from _timing import format_ratio_table, median_time  # noqa: E402
 from dmlkit.losses.ap_ranking import FastAPLoss, SmoothAPLoss  # noqa: E402
 
 __all__ = ["cases", "main"]
@@ -45,18 +45,14 @@ EMBEDDING_SIZE = 128
 Case = tuple[str, Callable[[], None], Callable[[], None]]
 
 
-def _batch(
-    P: int, K: int, device: torch.device, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(P: int, K: int, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     embeddings = torch.randn(P * K, EMBEDDING_SIZE, generator=generator).to(device)
     labels = torch.arange(P).repeat_interleave(K).to(device)
     return embeddings.requires_grad_(True), labels
 
 
-def _step(
-    loss_fn: torch.nn.Module, embeddings: torch.Tensor, labels: torch.Tensor
-) -> Callable[[], None]:
+def _step(loss_fn: torch.nn.Module, embeddings: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
     def run() -> None:
         embeddings.grad = None
         loss_fn(embeddings, labels).backward()
@@ -88,9 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per case (median)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="alternating rounds; the best median is kept"
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best median is kept")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -95,9 +95,7 @@ def cases() -> list[Case]:
         (
             "multi_similarity_mined",
             ours.MultiSimilarityLoss(2, 40, 0.5, epsilon=0.1),
-            with_miner(
-                pml_losses.MultiSimilarityLoss(2, 40, 0.5), pml_miners.MultiSimilarityMiner(0.1)
-            ),
+            with_miner(pml_losses.MultiSimilarityLoss(2, 40, 0.5), pml_miners.MultiSimilarityMiner(0.1)),
         ),
     ]
     with warnings.catch_warnings():  # PML warns about Tn > 5
@@ -111,12 +109,9 @@ def cases() -> list[Case]:
     # Cross-batch memory in PML's configuration, with the memory already full.
     for name, ours_inner, pml_inner in (
         ("xbm_contrastive", ours.ContrastiveLoss(), pml_losses.ContrastiveLoss()),
-        ("xbm_multi_similarity", ours.MultiSimilarityLoss(2, 40, 0.5),
-         pml_losses.MultiSimilarityLoss(2, 40, 0.5)),
+        ("xbm_multi_similarity", ours.MultiSimilarityLoss(2, 40, 0.5), pml_losses.MultiSimilarityLoss(2, 40, 0.5)),
     ):
-        ours_xbm = ours.CrossBatchMemory(
-            ours_inner, EMBEDDING_SIZE, 1024, start_iteration=0, include_batch_loss=False
-        )
+        ours_xbm = ours.CrossBatchMemory(ours_inner, EMBEDDING_SIZE, 1024, start_iteration=0, include_batch_loss=False)
         pml_xbm = pml_losses.CrossBatchMemory(pml_inner, EMBEDDING_SIZE, memory_size=1024)
         for seed in range(1, 5):
             past, _ = _batch(seed)
@@ -126,9 +121,7 @@ def cases() -> list[Case]:
 
     # Last: PML's lifted structure allocates gigabytes, which slows whatever is timed after it.
     pairs.append(("lifted_structure", ours.LiftedStructureLoss(), pml_losses.LiftedStructureLoss()))
-    return [
-        (name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs
-    ]
+    return [(name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs]
 
 
 def main(argv: list[str] | None = None) -> None:

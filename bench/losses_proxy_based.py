@@ -29,10 +29,10 @@ for _path in (_BENCH.parent, _BENCH):
         sys.path.insert(0, str(_path))
 
 import torch  # noqa: E402
+from _timing import format_ratio_table, interleaved_medians  # noqa: E402
 from pytorch_metric_learning import losses as pml_losses  # noqa: E402
 from pytorch_metric_learning import regularizers as pml_regularizers  # noqa: E402
 
-from _timing import format_ratio_table, interleaved_medians  # noqa: E402
 from dmlkit.losses.proxy_based import (  # noqa: E402
     NormalizedSoftmaxLoss,
     ProxyAnchorLoss,
@@ -49,9 +49,7 @@ CENTERS_PER_CLASS = 10
 NUM_NEGATIVES = 100
 
 
-def _step(
-    loss_fn: torch.nn.Module, embeddings: torch.Tensor, labels: torch.Tensor
-) -> Callable[[], None]:
+def _step(loss_fn: torch.nn.Module, embeddings: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
     """One forward + backward; gradients are cleared first so neither side pays for accumulation."""
 
     def run() -> None:
@@ -170,10 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    results = [
-        (name, *interleaved_medians(ours, pml, args.repeats))
-        for name, ours, pml in cases(args.device)
-    ]
+    results = [(name, *interleaved_medians(ours, pml, args.repeats)) for name, ours, pml in cases(args.device)]
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(
         f"Proxy-based losses, forward + backward: batch {BATCH_SIZE}, {EMBEDDING_SIZE}-d, "

@@ -103,9 +103,7 @@ def cases() -> list[Case]:
         ),
         ("snr_triplet_roth", SignalToNoiseRatioTripletLoss(), pml_roth),
     ]
-    return [
-        (name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs
-    ]
+    return [(name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -104,21 +104,30 @@ def main() -> int:
     print("loss settings (both): " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     runs = {}
     for name, loss in (("dmlkit", MultiSimilarityLoss(**settings)), ("PML", PMLMultiSimilarity(**settings))):
-        runs[name] = run_method(f"MS + mining ({name})", loss, train_data, test_data, budget, seed=args.seed,
-                                model_fn=model_fn, progress=False)
+        runs[name] = run_method(
+            f"MS + mining ({name})",
+            loss,
+            train_data,
+            test_data,
+            budget,
+            seed=args.seed,
+            model_fn=model_fn,
+            progress=False,
+        )
 
     print("\n| implementation | held-out MAP@R (%) | held-out Recall@1 (%) | train s |")
     print("| --- | ---: | ---: | ---: |")
     for name, run in runs.items():
-        print(f"| {name} | {100 * run.test_metrics['map@r']:.2f} | {100 * run.test_metrics['recall@1']:.2f} | "
-              f"{run.history.train_seconds:.1f} |")
+        print(
+            f"| {name} | {100 * run.test_metrics['map@r']:.2f} | {100 * run.test_metrics['recall@1']:.2f} | "
+            f"{run.history.train_seconds:.1f} |"
+        )
     ours, theirs = runs["dmlkit"].test_metrics, runs["PML"].test_metrics
     d_map = 100 * (ours["map@r"] - theirs["map@r"])
     d_r1 = 100 * (ours["recall@1"] - theirs["recall@1"])
     print(f"\ndmlkit - PML: MAP@R {d_map:+.2f} points, Recall@1 {d_r1:+.2f} points")
     met = ours["map@r"] >= theirs["map@r"]
-    print("bar met: dmlkit's MAP@R is at least PML's" if met else
-          "bar NOT met: dmlkit's MAP@R is below PML's")
+    print("bar met: dmlkit's MAP@R is at least PML's" if met else "bar NOT met: dmlkit's MAP@R is below PML's")
     return 0 if met else 1
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from dmlkit.data import load  # noqa: E402
-from dmlkit.losses import SoftmaxCrossEntropyLoss  # noqa: E402
-from dmlkit.models import ConvNet  # noqa: E402
-from dmlkit.train import fit  # noqa: E402
+from dmlkit.data import load
+from dmlkit.losses import SoftmaxCrossEntropyLoss
+from dmlkit.models import ConvNet
+from dmlkit.train import fit
 
 
 def main() -> None:
@@ -38,13 +38,15 @@ def main() -> None:
         losses["contrastive"] = ContrastiveLoss
     except ImportError:
         pass
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.P}x{args.K}, "
-          f"augment={args.augment}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.P}x{args.K}, augment={args.augment}"
+    )
     print("| loss | steps | images/s | ms/step |\n| --- | ---: | ---: | ---: |")
     for name, make_loss in losses.items():
         fit(ConvNet(64), make_loss(), train, steps=10, P=args.P, K=args.K, progress=False)  # warm-up
-        history = fit(ConvNet(64), make_loss(), train, steps=args.steps, P=args.P, K=args.K,
-                      augment=args.augment, progress=False)
+        history = fit(
+            ConvNet(64), make_loss(), train, steps=args.steps, P=args.P, K=args.K, augment=args.augment, progress=False
+        )
         print(f"| {name} | {args.steps} | {history.images_per_second:.0f} | {1e3 * history.seconds_per_step:.1f} |")
 
 

@@ -97,7 +97,10 @@ def generalisation_gap(train_metrics: dict[str, float], test_metrics: dict[str, 
     shared = [k for k in train_metrics if k in test_metrics]
     if not shared:
         raise ValueError("the two metric dicts share no metric")
-    return {k: {"train": train_metrics[k], "test": test_metrics[k], "gap": train_metrics[k] - test_metrics[k]} for k in shared}
+    return {
+        k: {"train": train_metrics[k], "test": test_metrics[k], "gap": train_metrics[k] - test_metrics[k]}
+        for k in shared
+    }
 
 
 def _paired_values(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +171,7 @@ def bootstrap_rank_correlation(
     resampled = _pearson_rows(_average_ranks(a[picks]), _average_ranks(b[picks]))
     resampled = resampled[np.isfinite(resampled)]
     tail = (1.0 - confidence) / 2
-    low, high = (np.quantile(resampled, [tail, 1.0 - tail]) if resampled.size else (np.nan, np.nan))
+    low, high = np.quantile(resampled, [tail, 1.0 - tail]) if resampled.size else (np.nan, np.nan)
     shuffled = np.argsort(rng.random((num_resamples, n)), axis=1)
     null = _pearson_rows(np.broadcast_to(_average_ranks(a), (num_resamples, n)), _average_ranks(b[shuffled]))
     extreme = np.count_nonzero(np.abs(null) >= abs(observed) - 1e-12) if np.isfinite(observed) else num_resamples

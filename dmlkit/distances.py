@@ -100,11 +100,7 @@ class EuclideanDistance(Distance):
         return _SafeSqrt.apply(squared_distance)
 
     def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        squared = (
-            query.pow(2).sum(1, keepdim=True)
-            - 2.0 * query @ reference.T
-            + reference.pow(2).sum(1).unsqueeze(0)
-        )
+        squared = query.pow(2).sum(1, keepdim=True) - 2.0 * query @ reference.T + reference.pow(2).sum(1).unsqueeze(0)
         return self._finish(squared)
 
     def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -216,9 +212,7 @@ def snr_distance(
     return SNRDistance(normalize_embeddings=normalize_embeddings, eps=eps)(anchors, others)
 
 
-def snr_ranking_embeddings(
-    embeddings: torch.Tensor, normalize_embeddings: bool = True
-) -> torch.Tensor:
+def snr_ranking_embeddings(embeddings: torch.Tensor, normalize_embeddings: bool = True) -> torch.Tensor:
     """Rows transformed so that Euclidean distance ranks neighbours as the SNR distance does.
 
     ``d_SNR(a, b) = ||b_c - a_c||^2 / ||a_c||^2`` with ``x_c = x - mean(x)`` (centred over the

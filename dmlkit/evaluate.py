@@ -37,6 +37,7 @@ al. (:func:`per_class_recall_at_1`, :func:`worst_class_gap`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -102,8 +103,12 @@ def _batches(data: Any, batch_size: int) -> Iterator[tuple[Any, Any]]:
     else:
         workers = _default_num_workers()
         loader = DataLoader(
-            data, batch_size=batch_size, shuffle=False, num_workers=workers,
-            persistent_workers=False, pin_memory=False,
+            data,
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=workers,
+            persistent_workers=False,
+            pin_memory=False,
         )
         yield from loader
 
@@ -152,9 +157,7 @@ def embed(
                 output = model(images.to(device, non_blocking=True))
                 if not isinstance(output, torch.Tensor) or output.dim() != 2:
                     shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output)
-                    raise ValueError(
-                        f"the model must return a 2-D tensor (batch_size, embedding_size), got {shape}"
-                    )
+                    raise ValueError(f"the model must return a 2-D tensor (batch_size, embedding_size), got {shape}")
                 embedding_chunks.append(output.detach().to("cpu", torch.float32))
                 label_chunks.append(torch.as_tensor(labels).to("cpu", torch.long).reshape(-1))
     finally:
@@ -185,8 +188,7 @@ def _check_ks(ks: Iterable[int], num_items: int) -> tuple[int, ...]:
             raise ValueError(f"every k in ks must be a positive integer, got ks={ks!r}")
         if k > num_items - 1:
             raise ValueError(
-                f"k={k} needs at least {k + 1} embeddings (the query is excluded from its "
-                f"neighbours), got {num_items}"
+                f"k={k} needs at least {k + 1} embeddings (the query is excluded from its neighbours), got {num_items}"
             )
     return tuple(int(k) for k in ks)
 
@@ -200,9 +202,7 @@ def _prepare(embeddings: torch.Tensor, distance: str) -> torch.Tensor:
     return embeddings.contiguous()
 
 
-def _chunk_bounds(
-    num_items: int, num_neighbours: int, chunk_size: int | None, element_size: int = 4
-) -> list[int]:
+def _chunk_bounds(num_items: int, num_neighbours: int, chunk_size: int | None, element_size: int = 4) -> list[int]:
     """Row boundaries of the query chunks: balanced, each within the memory budget."""
     if chunk_size is None:
         # A row of similarities plus the top-k values, indices and the per-rank work arrays.
@@ -253,7 +253,7 @@ def _torch_neighbours(
         if distance == "cosine"
         else None
     )
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         keep = query_mask[start:stop]
         if not bool(keep.any()):
             continue
@@ -277,16 +277,14 @@ def _faiss_neighbours(
 ) -> Iterator[tuple[torch.Tensor, list[torch.Tensor]]]:
     """The same as :func:`_torch_neighbours` with an exact faiss index (flat, CPU)."""
     try:
-        import faiss  # noqa: PLC0415 (optional dependency, imported only when asked for)
+        import faiss
     except ImportError as error:
         raise ImportError(
             "use_faiss=True needs the faiss package (faiss-cpu or faiss-gpu), which is not "
             "installed; call retrieval_metrics with use_faiss=False for the exact torch search"
         ) from error
     vectors = prepared.detach().to("cpu", torch.float32).contiguous().numpy()
-    index = faiss.IndexFlatIP(vectors.shape[1]) if distance == "cosine" else faiss.IndexFlatL2(
-        vectors.shape[1]
-    )
+    index = faiss.IndexFlatIP(vectors.shape[1]) if distance == "cosine" else faiss.IndexFlatL2(vectors.shape[1])
     index.add(vectors)
     query_index = query_mask.nonzero().flatten()
     queries = vectors[query_index.cpu().numpy()]
@@ -313,9 +311,7 @@ def _per_query_scores(
     """
     check_embeddings_and_labels(embeddings, labels)
     _check_distance(distance)
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     num_items = embeddings.shape[0]
     ks = _check_ks(ks, num_items)
@@ -343,9 +339,7 @@ def _per_query_scores(
     if use_faiss:
         found = _faiss_neighbours(_prepare(embeddings, distance), query_mask, search_ks, distance)
     else:
-        found = _torch_neighbours(
-            _prepare(embeddings, distance), query_mask, search_ks, distance, chunk_size
-        )
+        found = _torch_neighbours(_prepare(embeddings, distance), query_mask, search_ks, distance, chunk_size)
 
     parts: dict[str, list[torch.Tensor]] = {"query_index": []}
     for query_index, neighbours in found:
@@ -360,9 +354,7 @@ def _per_query_scores(
         relevant = hits[0] & (rank <= r)  # same-class neighbours among the first R
         precision = relevant.cumsum(dim=1).to(torch.float64) / rank  # P@i at every rank i
         r64 = r.squeeze(1).to(torch.float64)
-        parts.setdefault("average_precision_at_r", []).append(
-            (precision * relevant).sum(dim=1) / r64
-        )
+        parts.setdefault("average_precision_at_r", []).append((precision * relevant).sum(dim=1) / r64)
         parts.setdefault("r_precision", []).append(relevant.sum(dim=1) / r64)
     return {name: torch.cat(values) for name, values in parts.items()}
 
@@ -451,8 +443,8 @@ def nmi(
         normalize_embeddings: L2-normalise rows first, to cluster on the sphere where cosine
             retrieval ranks (PML clusters the raw embeddings: pass ``False`` for that).
     """
-    from sklearn.cluster import KMeans  # noqa: PLC0415 (heavy import, only when used)
-    from sklearn.metrics import normalized_mutual_info_score  # noqa: PLC0415
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
 
     check_embeddings_and_labels(embeddings, labels)
     if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
@@ -462,9 +454,7 @@ def nmi(
         vectors = F.normalize(vectors, dim=1)
     truth = labels.detach().cpu().numpy()
     num_classes = len(np.unique(truth))
-    clusters = KMeans(n_clusters=num_classes, n_init=n_init, random_state=seed).fit_predict(
-        vectors.numpy()
-    )
+    clusters = KMeans(n_clusters=num_classes, n_init=n_init, random_state=seed).fit_predict(vectors.numpy())
     return float(normalized_mutual_info_score(truth, clusters))
 
 

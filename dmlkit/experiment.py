@@ -71,11 +71,20 @@ class Budget:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"Budget.{name} must be a positive integer, got {value!r}")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, numbers.Integral) or self.eval_every < 0:
+        if (
+            isinstance(self.eval_every, bool)
+            or not isinstance(self.eval_every, numbers.Integral)
+            or self.eval_every < 0
+        ):
             raise ValueError(f"Budget.eval_every must be a non-negative integer, got {self.eval_every!r}")
         for name in ("lr", "weight_decay") + (("loss_lr",) if self.loss_lr is not None else ()):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0 or (name != "weight_decay" and value == 0):
+            if (
+                not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+                or value < 0
+                or (name != "weight_decay" and value == 0)
+            ):
                 raise ValueError(f"Budget.{name} must be a positive finite number, got {value!r}")
         if not isinstance(self.p_switch, numbers.Real) or not 0.0 <= float(self.p_switch) <= 1.0:
             raise ValueError(f"Budget.p_switch must lie in [0, 1], got {self.p_switch!r}")
@@ -187,6 +196,7 @@ def run_method(
     embed_fn = embed_fn or embed
     eval_fn = None
     if budget.eval_every:
+
         def eval_fn(m: nn.Module) -> dict[str, float]:
             e, l = embed_fn(m, test_data)
             metrics = retrieval_metrics(e, l, distance=distance)
@@ -213,7 +223,9 @@ def run_method(
     )
     train_embeddings, train_labels = embed_fn(model, train_data)
     test_embeddings, test_labels = embed_fn(model, test_data)
-    train_metrics = {k: float(v) for k, v in retrieval_metrics(train_embeddings, train_labels, distance=distance).items()}
+    train_metrics = {
+        k: float(v) for k, v in retrieval_metrics(train_embeddings, train_labels, distance=distance).items()
+    }
     test_metrics = {k: float(v) for k, v in retrieval_metrics(test_embeddings, test_labels, distance=distance).items()}
     if with_nmi:
         test_metrics["nmi"] = float(nmi(test_embeddings, test_labels, seed=seed))
@@ -252,8 +264,17 @@ _HEADERS = {
     "worst_class_recall@1": "worst-class R@1",
 }
 _PERCENT = {
-    "recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "nmi", "train_map@r", "gap_map@r",
-    "mean_class_recall@1", "worst_class_recall@1",
+    "recall@1",
+    "recall@2",
+    "recall@4",
+    "recall@8",
+    "map@r",
+    "r_precision",
+    "nmi",
+    "train_map@r",
+    "gap_map@r",
+    "mean_class_recall@1",
+    "worst_class_recall@1",
 }
 _SECONDS = {"train_s", "ms_per_step"}
 
@@ -267,6 +288,7 @@ def format_value(column: str, value: Any, std: Any = None) -> str:
     """One table cell: accuracies in % with one decimal, times with one decimal, anything else
     (ρ, density) with three; ``"–"`` for a missing or NaN value; ``" ± std"`` appended when a
     finite ``std`` is given, on the same scale."""
+
     def number(x: Any) -> float | None:
         return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x) else None
 
@@ -307,7 +329,12 @@ def save_results(
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "processor": platform.machine()},
         "settings": settings or {},
         "methods": {
-            r.name: {"test": r.test_metrics, "train": r.train_metrics, **{k: v for k, v in r.row().items() if k not in r.test_metrics}, "settings": r.settings}
+            r.name: {
+                "test": r.test_metrics,
+                "train": r.train_metrics,
+                **{k: v for k, v in r.row().items() if k not in r.test_metrics},
+                "settings": r.settings,
+            }
             for r in results
         },
         **(extra or {}),

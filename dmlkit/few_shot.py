@@ -125,8 +125,7 @@ def _episode_batch(
         )
     if query.shape[0] != B or query.shape[2] != D:
         raise ValueError(
-            f"query must have {B} episode(s) of {D}-d embeddings like the support, got shape "
-            f"{tuple(query.shape)}"
+            f"query must have {B} episode(s) of {D}-d embeddings like the support, got shape {tuple(query.shape)}"
         )
     if query.shape[1] == 0 or S == 0:
         raise ValueError("support and query must not be empty")
@@ -147,8 +146,7 @@ def _episode_batch(
             unlabelled = unlabelled.unsqueeze(0)
         if unlabelled.shape[0] != B or unlabelled.shape[2] != D:
             raise ValueError(
-                f"unlabelled must have {B} episode(s) of {D}-d embeddings, got shape "
-                f"{tuple(unlabelled.shape)}"
+                f"unlabelled must have {B} episode(s) of {D}-d embeddings, got shape {tuple(unlabelled.shape)}"
             )
     return support, one_hot, query, unlabelled, batched
 
@@ -195,9 +193,7 @@ class FewShotClassifier(nn.Module):
 
     uses_unlabelled: bool = False
 
-    def forward(
-        self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         support, one_hot, query, _, batched = _episode_batch(support, support_labels, query)
         self.check_points(support, "support")
         self.check_points(query, "query")
@@ -465,9 +461,7 @@ class SemiSupervisedPrototypes(FewShotClassifier):
         support3, one_hot, _, unlabelled3, batched = _episode_batch(support, support_labels, support, unlabelled)
         return _unbatch(self._refine(support3, one_hot, unlabelled3), batched)
 
-    def _refine(
-        self, support: torch.Tensor, one_hot: torch.Tensor, unlabelled: torch.Tensor | None
-    ) -> torch.Tensor:
+    def _refine(self, support: torch.Tensor, one_hot: torch.Tensor, unlabelled: torch.Tensor | None) -> torch.Tensor:
         labelled_sum = one_hot.transpose(1, 2) @ support  # (B, n_way, D)
         labelled_count = one_hot.sum(dim=1).unsqueeze(-1)  # (B, n_way, 1)
         prototypes = labelled_sum / labelled_count
@@ -589,7 +583,9 @@ def make_classifier(method: str | FewShotClassifier, **options: Any) -> FewShotC
         "hyperbolic_protonet": HyperbolicPrototypicalNetworks,
     }
     if method not in classes:
-        raise ValueError(f"unknown few-shot method {method!r}; choose one of {list(CLASSIFIERS)} or pass a FewShotClassifier")
+        raise ValueError(
+            f"unknown few-shot method {method!r}; choose one of {list(CLASSIFIERS)} or pass a FewShotClassifier"
+        )
     return classes[method](**options)
 
 
@@ -616,7 +612,9 @@ def split_support_query(
     _check_float(embeddings, "embeddings", (2,))
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != embeddings.shape[0]:
         shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be a 1-D tensor with one label per embedding ({embeddings.shape[0]}), got {shape}")
+        raise ValueError(
+            f"labels must be a 1-D tensor with one label per embedding ({embeddings.shape[0]}), got {shape}"
+        )
     if labels.is_floating_point() or labels.dtype == torch.bool:
         raise ValueError(f"labels must be an integer tensor, got dtype {labels.dtype}")
     classes, local = torch.unique(labels, return_inverse=True)
@@ -920,4 +918,3 @@ def format_accuracy_table(rows: dict[str, dict[str, Any]]) -> str:
                 cells.append(f"{float(value):.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-

@@ -34,13 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dmlkit.files import atomic_write_text, remove_stale_staging, replace_directory, staging_directory, writable_directory
+from dmlkit.files import (
+    atomic_write_text,
+    remove_stale_staging,
+    replace_directory,
+    staging_directory,
+    writable_directory,
+)
 from dmlkit.parameters import SHARED_PARAMETERS, Parameter, check_overrides
 from dmlkit.parameters import notebook_parameters as _parse_parameters
 
 __all__ = ["NotebookRun", "find_notebooks", "notebook_parameters", "run_notebook", "main"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Seconds a notebook may run before it is stopped (``--timeout``): the longest notebook takes
 #: about 8 minutes at the default budget on a 2-core CPU, so this leaves room for a slower laptop.
 DEFAULT_TIMEOUT = 3600.0
@@ -69,23 +74,23 @@ class NotebookRun:
 
 
 def default_notebook_dir() -> Path:
-    """``./notebooks`` if it exists, else the ``notebooks/`` folder beside the package."""
-    local = Path.cwd() / "notebooks"
-    return local if local.is_dir() else REPO_ROOT / "notebooks"
+    """``./notebooks``: the command runs from the kit's folder unless ``--notebooks`` says where."""
+    return Path.cwd() / "notebooks"
 
 
 def find_notebooks(directory: Path, only: list[str] | None = None) -> list[Path]:
     """The notebooks of ``directory`` in name order, or only those whose stems are in ``only``."""
     if not directory.is_dir():
-        raise FileNotFoundError(f"no notebook folder at {directory}")
+        raise FileNotFoundError(
+            f"no notebook folder at {directory}: run the command in the kit's folder (the one with "
+            "notebooks/) or pass --notebooks DIR"
+        )
     notebooks = sorted(p for p in directory.glob("*.ipynb") if not p.name.startswith("."))
     if only:
         stems = {p.stem: p for p in notebooks}
         unknown = [name for name in only if name not in stems]
         if unknown:
-            raise ValueError(
-                f"unknown notebook(s) {unknown}; available: {', '.join(sorted(stems)) or 'none'}"
-            )
+            raise ValueError(f"unknown notebook(s) {unknown}; available: {', '.join(sorted(stems)) or 'none'}")
         notebooks = [stems[name] for name in only]
     return notebooks
 
@@ -173,15 +178,24 @@ def run_notebook(
         if smoke:
             values["SMOKE"] = True
         spec = Path(scratch) / "spec.json"
-        spec.write_text(json.dumps({
-            "input": str(path.resolve()), "output": str(output), "cwd": str(path.resolve().parent),
-            "kernel_name": _kernel_name(), "parameters": repr(values),
-        }))
+        spec.write_text(
+            json.dumps(
+                {
+                    "input": str(path.resolve()),
+                    "output": str(output),
+                    "cwd": str(path.resolve().parent),
+                    "kernel_name": _kernel_name(),
+                    "parameters": repr(values),
+                }
+            )
+        )
         log = Path(scratch) / "worker.log"
         with open(log, "wb") as log_handle:
             process = subprocess.Popen(
                 [sys.executable, "-m", "dmlkit.notebook_worker", str(spec)],
-                stdout=log_handle, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log_handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             try:
                 code = process.wait(timeout=timeout)
@@ -219,18 +233,38 @@ def build_parser() -> argparse.ArgumentParser:
         description="Execute the notebooks headlessly and regenerate their figures.",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny budget: proves each notebook runs end to end")
-    parser.add_argument("--only", action="append", metavar="NAME", help="run only this notebook (file stem, e.g. 01_pair_based); repeatable")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this notebook (file stem, e.g. 01_pair_based); repeatable",
+    )
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="figure folder (default: figures/)")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a parameter of every notebook; repeatable")
-    parser.add_argument("--notebooks", type=Path, default=None, metavar="DIR", help="notebook folder (default: notebooks/)")
-    parser.add_argument("--build", type=Path, default=None, metavar="DIR", help="where executed notebooks go (default: build/notebooks)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"stop a notebook that runs longer than this (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter of every notebook; repeatable",
+    )
+    parser.add_argument(
+        "--notebooks", type=Path, default=None, metavar="DIR", help="notebook folder (default: notebooks/)"
+    )
+    parser.add_argument(
+        "--build", type=Path, default=None, metavar="DIR", help="where executed notebooks go (default: build/notebooks)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop a notebook that runs longer than this (default: {DEFAULT_TIMEOUT:g})",
+    )
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
     return parser
 
 
-def _interrupt(signum, frame):  # noqa: ARG001 - the signal module's signature
+def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -265,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             print(f"{path.stem}:")
             for p in known.values():
-                print(f"  {p.name}: {p.type_text} = {' '.join(p.default.split())}" + (f"  # {p.help}" if p.help else ""))
+                print(
+                    f"  {p.name}: {p.type_text} = {' '.join(p.default.split())}" + (f"  # {p.help}" if p.help else "")
+                )
     if args.list:
         return 0
     if problems:
@@ -291,8 +327,13 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 run = run_notebook(path, out_dir, build_dir, values[path], smoke=args.smoke, timeout=args.timeout)
             except KeyboardInterrupt as exc:
-                interrupted = NotebookRun(path.stem, time.perf_counter() - started, "interrupted", build_dir / path.name,
-                                          error=f"interrupted ({exc or 'Ctrl-C'}); nothing of it was published")
+                interrupted = NotebookRun(
+                    path.stem,
+                    time.perf_counter() - started,
+                    "interrupted",
+                    build_dir / path.name,
+                    error=f"interrupted ({exc or 'Ctrl-C'}); nothing of it was published",
+                )
                 print(interrupted.summary(), flush=True)
                 break
             runs.append(run)
@@ -303,13 +344,19 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     failed = [r for r in runs if not r.ok]
     total = sum(r.seconds for r in runs)
-    print(f"total {total:.1f} s, {len(runs) - len(failed)} ok, {len(failed)} failed"
-          + (", interrupted" if interrupted else "") + f"; executed notebooks in {build_dir}")
+    print(
+        f"total {total:.1f} s, {len(runs) - len(failed)} ok, {len(failed)} failed"
+        + (", interrupted" if interrupted else "")
+        + f"; executed notebooks in {build_dir}"
+    )
     if any(r.ok for r in runs):
         print(f"results table: {out_dir / 'results.md'}")
     for run in failed + ([interrupted] if interrupted else []):
-        print(f"\n=== {run.name} {run.status}; its previous figures, results and run record are "
-              f"unchanged; executed copy: {run.output} ===\n{run.error}", file=sys.stderr)
+        print(
+            f"\n=== {run.name} {run.status}; its previous figures, results and run record are "
+            f"unchanged; executed copy: {run.output} ===\n{run.error}",
+            file=sys.stderr,
+        )
     if interrupted:
         return 130
     return 1 if failed else 0

@@ -80,7 +80,9 @@ def staging_directory(destination: str | os.PathLike) -> Iterator[Path]:
     publish it; whatever is left afterwards is removed too."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f"{STAGING_PREFIX}{destination.name}-{os.getpid()}-"))
+    staging = Path(
+        tempfile.mkdtemp(dir=destination.parent, prefix=f"{STAGING_PREFIX}{destination.name}-{os.getpid()}-")
+    )
     try:
         yield staging
     finally:
@@ -124,9 +126,8 @@ def _exchange(a: Path, b: Path) -> bool:
     except (OSError, AttributeError):
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    return False  # EINVAL / ENOSYS: a file system or kernel without exchange; use the fallback
+    # 0: swapped; -1 (EINVAL, ENOSYS): a file system or kernel without exchange, use the fallback
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
 def remove_stale_staging(folder: str | os.PathLike) -> list[Path]:
@@ -146,7 +147,7 @@ def remove_stale_staging(folder: str | os.PathLike) -> list[Path]:
 
 
 def _staging_pid(path: Path) -> int | None:
-    parts = path.name[len(STAGING_PREFIX):].rsplit("-", 2)
+    parts = path.name[len(STAGING_PREFIX) :].rsplit("-", 2)
     try:
         return int(parts[-2])
     except (IndexError, ValueError):

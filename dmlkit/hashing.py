@@ -135,8 +135,7 @@ class SignProjection:
         check_embeddings(embeddings)
         if embeddings.shape[1] != self.projection.shape[0]:
             raise ValueError(
-                f"this projection takes {self.projection.shape[0]}-d embeddings, got "
-                f"{embeddings.shape[1]}-d"
+                f"this projection takes {self.projection.shape[0]}-d embeddings, got {embeddings.shape[1]}-d"
             )
         x = _preprocess(embeddings.cpu(), self.preprocess) - self.mean
         return binarize((x @ self.projection).float())
@@ -213,9 +212,7 @@ def fit_sign_projection(
 def _check_codes(codes: torch.Tensor, name: str = "codes") -> None:
     check_embeddings(codes, name)
     if not bool(((codes == 1) | (codes == -1)).all()):
-        raise ValueError(
-            f"{name} must hold only -1 and +1 (binarise with dmlkit.hashing.binarize first)"
-        )
+        raise ValueError(f"{name} must hold only -1 and +1 (binarise with dmlkit.hashing.binarize first)")
 
 
 def hamming_distance(codes: torch.Tensor, others: torch.Tensor | None = None) -> torch.Tensor:

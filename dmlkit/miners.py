@@ -142,9 +142,7 @@ def triplet_mask(
     :class:`TripletMarginMiner` turns into indices.
     """
     if type_of_triplets not in _TRIPLET_TYPES:
-        raise ValueError(
-            f"type_of_triplets must be one of {_TRIPLET_TYPES}, got {type_of_triplets!r}"
-        )
+        raise ValueError(f"type_of_triplets must be one of {_TRIPLET_TYPES}, got {type_of_triplets!r}")
     valid = pos.unsqueeze(2) & neg.unsqueeze(1)
     triplet_margin = dist.unsqueeze(1) - dist.unsqueeze(2)  # [a, p, n] = d(a, n) - d(a, p)
     if type_of_triplets == "easy":
@@ -199,9 +197,7 @@ class _Miner(nn.Module):
         if distance is None:
             distance = self.default_distance()
         if not isinstance(distance, Distance):
-            raise ValueError(
-                f"distance must be a dmlkit.distances.Distance, got {type(distance).__name__}"
-            )
+            raise ValueError(f"distance must be a dmlkit.distances.Distance, got {type(distance).__name__}")
         self.distance = distance
 
     def default_distance(self) -> Distance:
@@ -249,9 +245,7 @@ class TripletMarginMiner(_Miner):
         super().__init__(distance)
         check_non_negative("margin", margin)
         if type_of_triplets not in _TRIPLET_TYPES:
-            raise ValueError(
-                f"type_of_triplets must be one of {_TRIPLET_TYPES}, got {type_of_triplets!r}"
-            )
+            raise ValueError(f"type_of_triplets must be one of {_TRIPLET_TYPES}, got {type_of_triplets!r}")
         self.margin = float(margin)
         self.type_of_triplets = type_of_triplets
 

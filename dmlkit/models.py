@@ -28,9 +28,7 @@ class EmbeddingHead(nn.Module):
     def __init__(self, in_features: int, embedding_size: int, normalize: bool = False) -> None:
         super().__init__()
         if in_features < 1 or embedding_size < 1:
-            raise ValueError(
-                f"in_features and embedding_size must be positive, got {in_features}, {embedding_size}"
-            )
+            raise ValueError(f"in_features and embedding_size must be positive, got {in_features}, {embedding_size}")
         self.linear = nn.Linear(in_features, embedding_size)
         self.normalize = normalize
 
@@ -41,9 +39,7 @@ class EmbeddingHead(nn.Module):
 
 def _check_images(images: torch.Tensor, channels: int) -> None:
     if images.dim() != 4 or images.shape[1] != channels:
-        raise ValueError(
-            f"expected images of shape (batch, {channels}, height, width), got {tuple(images.shape)}"
-        )
+        raise ValueError(f"expected images of shape (batch, {channels}, height, width), got {tuple(images.shape)}")
 
 
 class ConvNet(nn.Module):
@@ -81,7 +77,11 @@ class ConvNet(nn.Module):
         layers: list[nn.Module] = []
         previous = in_channels
         for block, width in enumerate(widths):
-            layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(previous, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
             if block < 2:
                 layers.append(nn.MaxPool2d(2))
             previous = width

@@ -15,7 +15,7 @@ import signal
 import sys
 
 
-def _interrupt(signum, frame):  # noqa: ARG001 - the signal module's signature
+def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 

@@ -68,7 +68,7 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
         else:
             continue
         last_line = lines[node.end_lineno - 1]
-        comment = last_line[node.end_col_offset:].strip()
+        comment = last_line[node.end_col_offset :].strip()
         parameters[name] = Parameter(
             name, ast.get_source_segment(source, node.value), annotation, comment.lstrip("#").strip()
         )
@@ -95,7 +95,9 @@ def check_overrides(
             from dmlkit.data.registry import available
 
             if converted not in available():
-                problems.append(f"{notebook}: DATASET={value!r} is not a data set of the kit; choices: {', '.join(available())}")
+                problems.append(
+                    f"{notebook}: DATASET={value!r} is not a data set of the kit; choices: {', '.join(available())}"
+                )
                 continue
         if not ok:
             problems.append(f"{notebook}: {key}={value!r} ({_kind(value)}) is not {_describe(spec)}")
@@ -234,23 +236,44 @@ def _describe(spec: tuple) -> str:
     if kind == "any":
         return "any value"
     if kind == "name":
-        return {"None": "None", "bool": "a bool (True or False)", "int": "an integer", "float": "a number",
-                "str": "a string"}[spec[1]]
+        return {
+            "None": "None",
+            "bool": "a bool (True or False)",
+            "int": "an integer",
+            "float": "a number",
+            "str": "a string",
+        }[spec[1]]
     if kind == "union":
         return " or ".join(_describe(option) for option in spec[1])
     if kind == "literal":
         return "one of " + ", ".join(repr(v) for v in spec[1])
     if kind in ("list", "tuple"):
-        return f"a list of {_plural(_describe(spec[1]))}" if kind == "list" else f"a tuple of {_plural(_describe(spec[1]))}"
+        return (
+            f"a list of {_plural(_describe(spec[1]))}"
+            if kind == "list"
+            else f"a tuple of {_plural(_describe(spec[1]))}"
+        )
     return "a tuple (" + ", ".join(_describe(s) for s in spec[1]) + ")"
 
 
 def _plural(text: str) -> str:
-    return {"an integer": "integers", "a number": "numbers", "a string": "strings",
-            "a bool (True or False)": "bools"}.get(text, text)
+    return {
+        "an integer": "integers",
+        "a number": "numbers",
+        "a string": "strings",
+        "a bool (True or False)": "bools",
+    }.get(text, text)
 
 
 def _kind(value: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a bool", list: "a list",
-             tuple: "a tuple", dict: "a dict", type(None): "None"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a bool",
+        list: "a list",
+        tuple: "a tuple",
+        dict: "a dict",
+        type(None): "None",
+    }
     return names.get(type(value), type(value).__name__)

@@ -73,7 +73,9 @@ def _times_table(figures_dir: Path) -> list[str]:
     runs = json.loads(log.read_text())
     lines = ["| notebook | budget | wall time (s) | ok |", "| --- | --- | ---: | --- |"]
     for name, run in sorted(runs.items()):
-        lines.append(f"| {name} | {run.get('budget', '?')} | {run.get('seconds', float('nan')):.1f} | {run.get('ok')} |")
+        lines.append(
+            f"| {name} | {run.get('budget', '?')} | {run.get('seconds', float('nan')):.1f} | {run.get('ok')} |"
+        )
     total = sum(run.get("seconds", 0.0) for run in runs.values())
     lines.append(f"| **total** | | **{total:.1f}** ({total / 60:.1f} min) | |")
     return lines
@@ -156,7 +158,7 @@ def sync_readme(readme: str | Path, figures_dir: str | Path) -> bool:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"{readme} has no results block: add the lines {README_START!r} and {README_END!r}")
-    new = text[:start] + readme_results_block(figures_dir) + text[end + len(README_END):]
+    new = text[:start] + readme_results_block(figures_dir) + text[end + len(README_END) :]
     if new != text:
         atomic_write_text(readme, new)
     return new != text

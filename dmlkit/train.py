@@ -115,9 +115,7 @@ def _repeat(sampler: Any, steps: int) -> list[list[int]]:
     return batches
 
 
-def _optimizer(
-    name: str, groups: list[dict[str, Any]], weight_decay: float
-) -> torch.optim.Optimizer:
+def _optimizer(name: str, groups: list[dict[str, Any]], weight_decay: float) -> torch.optim.Optimizer:
     if name == "adamw":
         return torch.optim.AdamW(groups, weight_decay=weight_decay)
     if name == "adam":
@@ -210,11 +208,7 @@ def fit(
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
     loss.to(device)
-    batches = (
-        PKSampler(labels, P, K, num_batches=steps, seed=seed)
-        if sampler is None
-        else _repeat(sampler, steps)
-    )
+    batches = PKSampler(labels, P, K, num_batches=steps, seed=seed) if sampler is None else _repeat(sampler, steps)
 
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
     loss_parameters = [p for p in loss.parameters() if p.requires_grad]
@@ -226,9 +220,17 @@ def fit(
         eval_fn = _default_evaluation(eval_data)
     history = History(
         settings={
-            "steps": steps, "P": P, "K": K, "lr": lr, "loss_lr": loss_lr or lr,
-            "weight_decay": weight_decay, "optimizer": optimizer, "augment": augment,
-            "seed": seed, "device": str(device), "loss": type(loss).__name__,
+            "steps": steps,
+            "P": P,
+            "K": K,
+            "lr": lr,
+            "loss_lr": loss_lr or lr,
+            "weight_decay": weight_decay,
+            "optimizer": optimizer,
+            "augment": augment,
+            "seed": seed,
+            "device": str(device),
+            "loss": type(loss).__name__,
             "sampler": type(sampler).__name__ if sampler is not None else "PKSampler",
             "model": type(model).__name__,
         }

@@ -55,9 +55,7 @@ def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None
     if not isinstance(embeddings, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(embeddings).__name__}")
     if embeddings.dim() != 2:
-        raise ValueError(
-            f"{name} must be 2-D (batch_size, embedding_size), got shape {tuple(embeddings.shape)}"
-        )
+        raise ValueError(f"{name} must be 2-D (batch_size, embedding_size), got shape {tuple(embeddings.shape)}")
     if embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(embeddings.shape)}")
     if not embeddings.is_floating_point():

@@ -100,43 +100,109 @@ def _methods() -> tuple[Method, ...]:
 
     pair, proxy = "01_pair_based", "02_proxy_based"
     return (
-        Method("contrastive", pair, lambda c, d: ContrastiveLoss(0.0, 1.0), pair_based=True,
-               note="Hadsell et al., CVPR 2006; PML margins 0 and 1"),
-        Method("triplet semihard", pair, lambda c, d: TripletMarginLoss(0.2, "semihard"), pair_based=True,
-               note="Schroff et al., CVPR 2015; margin 0.2"),
-        Method("triplet batch-hard", pair, lambda c, d: TripletMarginLoss(0.2, "batch_hard"), pair_based=True,
-               note="Hermans et al., 2017; margin 0.2"),
-        Method("lifted structure", pair, lambda c, d: LiftedStructureLoss(), pair_based=True,
-               note="Oh Song et al., CVPR 2016"),
+        Method(
+            "contrastive",
+            pair,
+            lambda c, d: ContrastiveLoss(0.0, 1.0),
+            pair_based=True,
+            note="Hadsell et al., CVPR 2006; PML margins 0 and 1",
+        ),
+        Method(
+            "triplet semihard",
+            pair,
+            lambda c, d: TripletMarginLoss(0.2, "semihard"),
+            pair_based=True,
+            note="Schroff et al., CVPR 2015; margin 0.2",
+        ),
+        Method(
+            "triplet batch-hard",
+            pair,
+            lambda c, d: TripletMarginLoss(0.2, "batch_hard"),
+            pair_based=True,
+            note="Hermans et al., 2017; margin 0.2",
+        ),
+        Method(
+            "lifted structure",
+            pair,
+            lambda c, d: LiftedStructureLoss(),
+            pair_based=True,
+            note="Oh Song et al., CVPR 2016",
+        ),
         Method("N-pairs", pair, lambda c, d: NPairsLoss(), note="Sohn, NeurIPS 2016"),
-        Method("MS", pair, lambda c, d: MultiSimilarityLoss(epsilon=0.1), pair_based=True,
-               note="Wang et al., CVPR 2019; alpha 2, beta 40, lambda 0.5, mining epsilon 0.1"),
-        Method("ranked list", pair, lambda c, d: RankedListLoss(), pair_based=True,
-               note="Wang et al., CVPR 2019"),
-        Method("circle", pair, lambda c, d: CircleLoss(), pair_based=True,
-               note="Sun et al., CVPR 2020; m 0.4, gamma 80"),
-        Method("ProxyNCA", proxy, lambda c, d: ProxyNCALoss(c, d, exclude_positive_from_denominator=True),
-               note="Movshovitz-Attias et al., ICCV 2017"),
-        Method("ProxyNCA++", proxy, lambda c, d: ProxyNCALoss.proxynca_plus_plus(c, d),
-               note="Teh et al., ECCV 2020; scale 9"),
-        Method("Proxy-Anchor", proxy, lambda c, d: ProxyAnchorLoss(c, d),
-               note="Kim et al., CVPR 2020; alpha 32, delta 0.1"),
-        Method("SoftTriple", proxy, lambda c, d: SoftTripleLoss(c, d),
-               note="Qian et al., ICCV 2019; K 10, lambda 20, gamma 0.1, tau 0.2, margin 0.01"),
-        Method("NormSoftmax", proxy, lambda c, d: NormalizedSoftmaxLoss(c, d),
-               note="Zhai & Wu, BMVC 2019; temperature 0.05"),
-        Method("FastAP", "03_ap_ranking", lambda c, d: FastAPLoss(num_bins=10),
-               note="Cakir et al., CVPR 2019; 10 bins"),
-        Method("Smooth-AP", "03_ap_ranking", lambda c, d: SmoothAPLoss(temperature=0.01),
-               note="Brown et al., ECCV 2020; temperature 0.01"),
-        Method("contrastive · SNR", "04_snr_distance", lambda c, d: SignalToNoiseRatioContrastiveLoss(0.0, 1.0),
-               pair_based=True, note="Yuan et al., CVPR 2019; margins 0 and 1"),
-        Method("hyperbolic", "05_hyperbolic", lambda c, d: PairwiseCrossEntropyLoss(c=0.1), distance="euclidean",
-               curvature=0.1, note="Ermolov et al., CVPR 2022; c 0.1, clip 2.3, tau 0.2"),
-        Method("spherical", "05_hyperbolic", lambda c, d: PairwiseCrossEntropyLoss(c=0.0),
-               note="Ermolov et al.'s baseline; tau 0.1"),
-        Method("ProtoNet (episodic)", "06_few_shot", lambda c, d: EpisodicLoss("protonet", k_shot=1),
-               note="Snell et al., NeurIPS 2017; a P x K batch is a P-way 1-shot episode"),
+        Method(
+            "MS",
+            pair,
+            lambda c, d: MultiSimilarityLoss(epsilon=0.1),
+            pair_based=True,
+            note="Wang et al., CVPR 2019; alpha 2, beta 40, lambda 0.5, mining epsilon 0.1",
+        ),
+        Method("ranked list", pair, lambda c, d: RankedListLoss(), pair_based=True, note="Wang et al., CVPR 2019"),
+        Method(
+            "circle", pair, lambda c, d: CircleLoss(), pair_based=True, note="Sun et al., CVPR 2020; m 0.4, gamma 80"
+        ),
+        Method(
+            "ProxyNCA",
+            proxy,
+            lambda c, d: ProxyNCALoss(c, d, exclude_positive_from_denominator=True),
+            note="Movshovitz-Attias et al., ICCV 2017",
+        ),
+        Method(
+            "ProxyNCA++",
+            proxy,
+            lambda c, d: ProxyNCALoss.proxynca_plus_plus(c, d),
+            note="Teh et al., ECCV 2020; scale 9",
+        ),
+        Method(
+            "Proxy-Anchor", proxy, lambda c, d: ProxyAnchorLoss(c, d), note="Kim et al., CVPR 2020; alpha 32, delta 0.1"
+        ),
+        Method(
+            "SoftTriple",
+            proxy,
+            lambda c, d: SoftTripleLoss(c, d),
+            note="Qian et al., ICCV 2019; K 10, lambda 20, gamma 0.1, tau 0.2, margin 0.01",
+        ),
+        Method(
+            "NormSoftmax",
+            proxy,
+            lambda c, d: NormalizedSoftmaxLoss(c, d),
+            note="Zhai & Wu, BMVC 2019; temperature 0.05",
+        ),
+        Method(
+            "FastAP", "03_ap_ranking", lambda c, d: FastAPLoss(num_bins=10), note="Cakir et al., CVPR 2019; 10 bins"
+        ),
+        Method(
+            "Smooth-AP",
+            "03_ap_ranking",
+            lambda c, d: SmoothAPLoss(temperature=0.01),
+            note="Brown et al., ECCV 2020; temperature 0.01",
+        ),
+        Method(
+            "contrastive · SNR",
+            "04_snr_distance",
+            lambda c, d: SignalToNoiseRatioContrastiveLoss(0.0, 1.0),
+            pair_based=True,
+            note="Yuan et al., CVPR 2019; margins 0 and 1",
+        ),
+        Method(
+            "hyperbolic",
+            "05_hyperbolic",
+            lambda c, d: PairwiseCrossEntropyLoss(c=0.1),
+            distance="euclidean",
+            curvature=0.1,
+            note="Ermolov et al., CVPR 2022; c 0.1, clip 2.3, tau 0.2",
+        ),
+        Method(
+            "spherical",
+            "05_hyperbolic",
+            lambda c, d: PairwiseCrossEntropyLoss(c=0.0),
+            note="Ermolov et al.'s baseline; tau 0.1",
+        ),
+        Method(
+            "ProtoNet (episodic)",
+            "06_few_shot",
+            lambda c, d: EpisodicLoss("protonet", k_shot=1),
+            note="Snell et al., NeurIPS 2017; a P x K batch is a P-way 1-shot episode",
+        ),
     )
 
 
@@ -153,7 +219,10 @@ def get_method(name: str) -> Method:
 
 
 def worst_class_metrics(
-    embeddings: torch.Tensor, labels: torch.Tensor, distance: str = "cosine", curvature: float | None = None,
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    distance: str = "cosine",
+    curvature: float | None = None,
     fraction: float = 0.1,
 ) -> dict[str, float]:
     """Mean-class and worst-class Recall@1 (the worst ``fraction`` of the classes) of one embedding,
@@ -200,8 +269,7 @@ def train(
     method = get_method(method) if isinstance(method, str) else method
     if budget.p_switch > 0 and not method.pair_based:
         raise ValueError(
-            f"p_switch={budget.p_switch}: ρ-regularisation needs a pair-based loss; {method.name!r} is "
-            f"{method.family}"
+            f"p_switch={budget.p_switch}: ρ-regularisation needs a pair-based loss; {method.name!r} is {method.family}"
         )
     backbone = model_fn or (lambda size: default_model(train_data, size))
     if method.curvature is not None:
@@ -211,13 +279,24 @@ def train(
         build = backbone
     seed_everything(seed)
     loss = method.make_loss(train_data.num_classes, budget.embedding_size)
-    result = run_method(method.name, loss, train_data, test_data, budget, seed=seed, model_fn=build,
-                        distance=method.distance, progress=progress, device=device)
+    result = run_method(
+        method.name,
+        loss,
+        train_data,
+        test_data,
+        budget,
+        seed=seed,
+        model_fn=build,
+        distance=method.distance,
+        progress=progress,
+        device=device,
+    )
     if method.curvature is not None:
         result = with_hyperbolic_metrics(result, method.curvature)
     worst = worst_class_metrics(result.test_embeddings, result.test_labels, method.distance, method.curvature)
-    return replace(result, test_metrics={**result.test_metrics, **worst},
-                   settings={**result.settings, "family": method.family})
+    return replace(
+        result, test_metrics={**result.test_metrics, **worst}, settings={**result.settings, "family": method.family}
+    )
 
 
 def summarise_seeds(rows: Iterable[dict[str, Any]], keys: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
@@ -237,7 +316,9 @@ def summarise_seeds(rows: Iterable[dict[str, Any]], keys: Sequence[str] | None =
         raise ValueError("no rows to summarise")
     summary: dict[str, dict[str, float]] = {}
     for name, group in grouped.items():
-        names = keys or [k for k, v in group[0].items() if k != "method" and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        names = keys or [
+            k for k, v in group[0].items() if k != "method" and isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
         entry: dict[str, float] = {"seeds": float(len(group))}
         for key in names:
             values = np.array([float(g[key]) for g in group if key in g], dtype=np.float64)
@@ -263,7 +344,10 @@ def leaderboard_table(
     if sort_by is not None:
         names.sort(key=lambda n: -summary[n].get(sort_by, -math.inf))
     head = ["rank", "method"] + (["family"] if families else []) + [column_header(c) for c in columns] + ["seeds"]
-    lines = ["| " + " | ".join(head) + " |", "| ---: | --- |" + (" --- |" if families else "") + " ---: |" * (len(columns) + 1)]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "| ---: | --- |" + (" --- |" if families else "") + " ---: |" * (len(columns) + 1),
+    ]
     for rank, name in enumerate(names, 1):
         entry = summary[name]
         cells = [format_value(c, entry.get(c), entry.get(c + "_std")) for c in columns]

@@ -24,7 +24,9 @@ def test_spectral_decay_matches_reference(shape):
 def test_spectral_decay_orders_compression():
     g = torch.Generator().manual_seed(1)
     spread = torch.randn(2000, 32, generator=g)
-    low_rank = torch.randn(2000, 3, generator=g) @ torch.randn(3, 32, generator=g) + 1e-3 * torch.randn(2000, 32, generator=g)
+    low_rank = torch.randn(2000, 3, generator=g) @ torch.randn(3, 32, generator=g) + 1e-3 * torch.randn(
+        2000, 32, generator=g
+    )
     assert spectral_decay(spread) < 0.05
     assert spectral_decay(low_rank) > 1.0
     # scale invariance of rows

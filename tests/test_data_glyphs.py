@@ -38,7 +38,7 @@ def test_class_disjoint_split(small_glyphs):
     assert train.labels.min() == 0 and train.labels.max() == 19
     assert torch.bincount(train.labels).tolist() == [10] * 20
     image, label = train[0]
-    assert image.dtype == torch.float32 and 0 <= image.min() and image.max() <= 1
+    assert image.dtype == torch.float32 and image.min() >= 0 and image.max() <= 1
     assert isinstance(label, int)
 
 

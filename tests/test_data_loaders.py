@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from dmlkit.data import fashion_mnist as fm
+from dmlkit.data.base import TensorImageDataset
 from dmlkit.data.benchmarks import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -28,7 +29,6 @@ from dmlkit.data.benchmarks import (
     load_cub200,
     load_sop,
 )
-from dmlkit.data.base import TensorImageDataset
 from dmlkit.data.digits import load_digits
 from dmlkit.data.fashion_mnist import (
     FASHION_MNIST_CLASSES,
@@ -85,9 +85,7 @@ def write_idx(path: Path, array: np.ndarray, gz: bool) -> Path:
     return path
 
 
-def fake_fashion(
-    folder: Path, gz: bool = False, per_class: tuple[int, int] = (3, 2)
-) -> dict[str, np.ndarray]:
+def fake_fashion(folder: Path, gz: bool = False, per_class: tuple[int, int] = (3, 2)) -> dict[str, np.ndarray]:
     """Write the four IDX files with ``per_class`` train/test images of each of the 10 classes.
 
     Each image is filled with a value that encodes its part and index, so the test can check
@@ -218,9 +216,7 @@ def test_fashion_mnist_missing_lists_paths_and_never_downloads(isolated_data: Pa
     assert not root.exists()  # nothing was created, let alone downloaded
 
 
-def test_fashion_mnist_download_goes_through_torchvision(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_fashion_mnist_download_goes_through_torchvision(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[tuple[str, bool, bool]] = []
 
     def fake_torchvision(root: str, train: bool = True, download: bool = False) -> None:
@@ -454,7 +450,7 @@ def test_cub_parametrised_boundary_and_pil_items(tmp_path: Path) -> None:
     assert len(train) == len(test) == 6
     assert train.classes == ["Bird number 1", "Bird number 2"]
     assert test.classes == ["Bird number 3", "Bird number 4"]
-    image, label = train[0]  # written as a grey (mode "L") JPEG
+    image, _label = train[0]  # written as a grey (mode "L") JPEG
     assert isinstance(image, Image.Image) and image.mode == "RGB" and image.size == (7, 6)
     assert train.labels.tolist() == [0, 0, 0, 1, 1, 1]
     with pytest.raises(ValueError, match="num_train_classes must lie in"):

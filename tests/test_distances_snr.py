@@ -40,16 +40,12 @@ def test_matrix_equals_pml_on_unit_norm_embeddings(seed: int) -> None:
     torch.testing.assert_close(SNRDistance()(x, y), pml(x, y), atol=ATOL, rtol=0)
     # the functional form does not normalise; on unit-norm rows it is the same matrix
     torch.testing.assert_close(snr_distance(x, y), pml(x, y), atol=ATOL, rtol=0)
-    torch.testing.assert_close(
-        SNRDistance().paired(x[:7], y), pml.pairwise_distance(x[:7], y), atol=ATOL, rtol=0
-    )
+    torch.testing.assert_close(SNRDistance().paired(x[:7], y), pml.pairwise_distance(x[:7], y), atol=ATOL, rtol=0)
 
 
 def test_matrix_equals_pml_on_raw_embeddings_both_normalising() -> None:
     x = batch(unit=False)
-    torch.testing.assert_close(
-        SNRDistance()(x), pml_distances.SNRDistance()(x), atol=ATOL, rtol=0
-    )
+    torch.testing.assert_close(SNRDistance()(x), pml_distances.SNRDistance()(x), atol=ATOL, rtol=0)
 
 
 def test_gradient_equals_pml() -> None:
@@ -92,9 +88,7 @@ def test_asymmetric() -> None:
     assert not torch.allclose(matrix, matrix.T)
     # swapping roles divides by the other row's variance: d(a,b) Var(a) = d(b,a) Var(b)
     variances = x.var(dim=1)
-    torch.testing.assert_close(
-        matrix * variances[:, None], (matrix * variances[:, None]).T, atol=1e-10, rtol=1e-10
-    )
+    torch.testing.assert_close(matrix * variances[:, None], (matrix * variances[:, None]).T, atol=1e-10, rtol=1e-10)
 
 
 @pytest.mark.parametrize("scale", [1e-3, 0.5, 7.0, -2.0])
@@ -111,9 +105,7 @@ def test_invariant_to_constant_offsets() -> None:
     offsets = torch.linspace(-3, 5, len(y), dtype=torch.float64)[:, None]
     anchor_offsets = torch.linspace(2, -1, len(x), dtype=torch.float64)[:, None]
     torch.testing.assert_close(snr_distance(x, y + offsets), snr_distance(x, y), atol=1e-9, rtol=1e-9)
-    torch.testing.assert_close(
-        snr_distance(x + anchor_offsets, y), snr_distance(x, y), atol=1e-9, rtol=1e-9
-    )
+    torch.testing.assert_close(snr_distance(x + anchor_offsets, y), snr_distance(x, y), atol=1e-9, rtol=1e-9)
 
 
 def test_equals_squared_euclidean_on_centred_unit_vectors() -> None:
@@ -159,9 +151,7 @@ def test_eps_is_the_documented_threshold() -> None:
         snr_distance(a, b, eps=1e-6)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"eps": 0.0}, {"eps": -1e-3}, {"eps": float("nan")}, {"eps": float("inf")}]
-)
+@pytest.mark.parametrize("kwargs", [{"eps": 0.0}, {"eps": -1e-3}, {"eps": float("nan")}, {"eps": float("inf")}])
 def test_invalid_arguments(kwargs) -> None:
     with pytest.raises(ValueError):
         SNRDistance(**kwargs)

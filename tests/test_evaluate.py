@@ -37,11 +37,16 @@ def pml_metrics(embeddings: torch.Tensor, labels: torch.Tensor, distance: str) -
     knn = CustomKNN(CosineSimilarity() if distance == "cosine" else LpDistance(normalize_embeddings=False))
     calculator = AccuracyCalculator(
         include=("precision_at_1", "mean_average_precision_at_r", "r_precision"),
-        k="max_bin_count", knn_func=knn, device=torch.device("cpu"),
+        k="max_bin_count",
+        knn_func=knn,
+        device=torch.device("cpu"),
     )
     result = calculator.get_accuracy(embeddings, labels, embeddings, labels, ref_includes_query=True)
-    return {"recall@1": result["precision_at_1"], "map@r": result["mean_average_precision_at_r"],
-            "r_precision": result["r_precision"]}
+    return {
+        "recall@1": result["precision_at_1"],
+        "map@r": result["mean_average_precision_at_r"],
+        "r_precision": result["r_precision"],
+    }
 
 
 def labels_with_small_classes(generator: torch.Generator) -> torch.Tensor:

@@ -52,8 +52,9 @@ def random_episode(seed, n_way=4, k_shot=3, n_query=5, dim=6, dtype=D64):
 def test_protonet_logits_by_hand():
     head = PrototypicalNetworks()
     # prototypes (1, 0), (0, 3), (4, 3); query (1, 1): squared distances 1, 5, 13
-    torch.testing.assert_close(head.prototypes(SUPPORT, SUPPORT_LABELS),
-                               torch.tensor([[1.0, 0.0], [0.0, 3.0], [4.0, 3.0]], dtype=D64))
+    torch.testing.assert_close(
+        head.prototypes(SUPPORT, SUPPORT_LABELS), torch.tensor([[1.0, 0.0], [0.0, 3.0], [4.0, 3.0]], dtype=D64)
+    )
     logits = head(SUPPORT, SUPPORT_LABELS, QUERY)
     # query (3, 3.5): (4 + 12.25), (9 + 0.25), (1 + 0.25)
     expected = -torch.tensor([[1.0, 5.0, 13.0], [16.25, 9.25, 1.25]], dtype=D64)
@@ -61,7 +62,9 @@ def test_protonet_logits_by_hand():
     probability = torch.softmax(logits, dim=1)[0, 0]
     assert probability.item() == pytest.approx(math.exp(-1) / (math.exp(-1) + math.exp(-5) + math.exp(-13)))
     # options: non-squared distance, cosine similarity, temperature
-    torch.testing.assert_close(PrototypicalNetworks("euclidean")(SUPPORT, SUPPORT_LABELS, QUERY), -expected.neg().sqrt())
+    torch.testing.assert_close(
+        PrototypicalNetworks("euclidean")(SUPPORT, SUPPORT_LABELS, QUERY), -expected.neg().sqrt()
+    )
     cosine = PrototypicalNetworks("cosine", temperature=0.5)(SUPPORT, SUPPORT_LABELS, QUERY[:1])
     q = 1 / math.sqrt(2)
     torch.testing.assert_close(cosine, torch.tensor([[q, q, 7 * q / 5]], dtype=D64) / 0.5)
@@ -173,12 +176,14 @@ def test_soft_kmeans_worked_example_and_no_unlabelled():
     # (2, 2) is at squared distance 5 from every prototype: weight 1/3 each.
     refined = head.refine(SUPPORT, SUPPORT_LABELS, torch.tensor([[2.0, 2.0]], dtype=D64))
     third = 1 / 3
-    expected = torch.tensor([[2 + third * 2, third * 2], [third * 2, 6 + third * 2], [8 + third * 2, 6 + third * 2]],
-                            dtype=D64) / (2 + third)
+    expected = torch.tensor(
+        [[2 + third * 2, third * 2], [third * 2, 6 + third * 2], [8 + third * 2, 6 + third * 2]], dtype=D64
+    ) / (2 + third)
     torch.testing.assert_close(refined, expected)
     for unlabelled in (None, torch.zeros(0, 2, dtype=D64)):
-        torch.testing.assert_close(head(SUPPORT, SUPPORT_LABELS, QUERY, unlabelled),
-                                   PrototypicalNetworks()(SUPPORT, SUPPORT_LABELS, QUERY))
+        torch.testing.assert_close(
+            head(SUPPORT, SUPPORT_LABELS, QUERY, unlabelled), PrototypicalNetworks()(SUPPORT, SUPPORT_LABELS, QUERY)
+        )
 
 
 def test_learnable_distractor_radius_gets_a_gradient():
@@ -274,8 +279,9 @@ def test_fit_trains_episodically():
     images = (torch.rand(6 * 5, 1, 8, 8, generator=g) * 255).to(torch.uint8)
     data = TensorImageDataset(images, torch.arange(6).repeat_interleave(5), [str(i) for i in range(6)])
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
-    history = fit(model, EpisodicLoss("protonet", k_shot=2), data, steps=3, P=3, K=4, progress=False,
-                  log_every=1, device="cpu")
+    history = fit(
+        model, EpisodicLoss("protonet", k_shot=2), data, steps=3, P=3, K=4, progress=False, log_every=1, device="cpu"
+    )
     assert len(history.losses) == 3 and all(math.isfinite(v) for v in history.losses)
     with pytest.raises(ValueError, match="more than k_shot=4"):
         fit(model, EpisodicLoss("protonet", k_shot=4), data, steps=1, P=3, K=4, progress=False, device="cpu")
@@ -331,8 +337,9 @@ def test_semi_supervised_episode_layout():
 
 def test_evaluate_embeddings_equals_a_loop_over_episodes():
     embeddings, labels = clustered()
-    result = evaluate_embeddings(embeddings, labels, 5, 1, 4, num_episodes=30, method="protonet", seed=3,
-                                 episodes_per_batch=7)
+    result = evaluate_embeddings(
+        embeddings, labels, 5, 1, 4, num_episodes=30, method="protonet", seed=3, episodes_per_batch=7
+    )
     episodes = sample_episodes(labels, 5, 1, 4, 30, seed=3)
     head = PrototypicalNetworks()
     loop = []
@@ -360,12 +367,18 @@ def test_semi_supervised_evaluation_uses_the_same_episodes():
     for e in (0, 7):
         support = embeddings[episodes.support[e]]
         query = embeddings[episodes.query[e]]
-        for result, pool in [(refined, torch.cat([episodes.unlabelled[e], episodes.distractors[e]])),
-                             (clean, episodes.unlabelled[e])]:
+        for result, pool in [
+            (refined, torch.cat([episodes.unlabelled[e], episodes.distractors[e]])),
+            (clean, episodes.unlabelled[e]),
+        ]:
             scores = head(support, episodes.support_labels, query, embeddings[pool])
-            assert result["accuracies"][e] == pytest.approx(float((scores.argmax(1) == episodes.query_labels).double().mean()))
+            assert result["accuracies"][e] == pytest.approx(
+                float((scores.argmax(1) == episodes.query_labels).double().mean())
+            )
         scores = PrototypicalNetworks()(support, episodes.support_labels, query)
-        assert plain["accuracies"][e] == pytest.approx(float((scores.argmax(1) == episodes.query_labels).double().mean()))
+        assert plain["accuracies"][e] == pytest.approx(
+            float((scores.argmax(1) == episodes.query_labels).double().mean())
+        )
 
 
 def test_evaluate_episodes_embeds_once_and_normalises():
@@ -414,8 +427,15 @@ def test_invalid_arguments():
 
 
 def test_paired_difference_and_table():
-    a = {"accuracies": [1.0, 0.8, 0.6], "num_episodes": 3, "n_way": 5, "k_shot": 1, "n_query": 2,
-         "accuracy": 0.8, "ci95": 0.1}
+    a = {
+        "accuracies": [1.0, 0.8, 0.6],
+        "num_episodes": 3,
+        "n_way": 5,
+        "k_shot": 1,
+        "n_query": 2,
+        "accuracy": 0.8,
+        "ci95": 0.1,
+    }
     b = dict(a, accuracies=[0.8, 0.8, 0.2])
     mean, half = paired_difference(a, b)
     assert mean == pytest.approx(0.2) and half == pytest.approx(1.96 * np.std([0.2, 0.0, 0.4]) / math.sqrt(3))

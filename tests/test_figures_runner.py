@@ -44,8 +44,19 @@ def test_only_and_unknown_notebook(notebooks):
 
 def test_runs_writes_figures_and_fails_after_running_all(notebooks, tmp_path, capsys):
     out = tmp_path / "figs"
-    code = main(["--notebooks", str(notebooks), "--out", str(out), "--build", str(tmp_path / "build"),
-                 "--smoke", "--param", "EXTRA=7"])
+    code = main(
+        [
+            "--notebooks",
+            str(notebooks),
+            "--out",
+            str(out),
+            "--build",
+            str(tmp_path / "build"),
+            "--smoke",
+            "--param",
+            "EXTRA=7",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert (out / "00_good" / "smoke_True_extra_7.txt").exists()
@@ -55,8 +66,9 @@ def test_runs_writes_figures_and_fails_after_running_all(notebooks, tmp_path, ca
 
 
 def test_unknown_parameter_lists_the_notebooks_parameters(notebooks, tmp_path, capsys):
-    code = main(["--notebooks", str(notebooks), "--only", "00_good", "--out", str(tmp_path / "f"),
-                 "--param", "STEPS=3"])
+    code = main(
+        ["--notebooks", str(notebooks), "--only", "00_good", "--out", str(tmp_path / "f"), "--param", "STEPS=3"]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "unknown parameter(s) ['STEPS']" in err and "SMOKE, SEED, DATASET, OUT_DIR, EXTRA" in err
@@ -161,8 +173,17 @@ def test_a_run_killed_mid_notebook_changes_nothing(committed, tmp_path, signal_n
     folder, out = committed
     before = tree(out)
     write_notebook(folder / "00_nb.ipynb", WRITES_THEN_SLEEPS)
-    command = [sys.executable, "-m", "dmlkit.figures", "--notebooks", str(folder), "--out", str(out),
-               "--build", str(tmp_path / "build")]
+    command = [
+        sys.executable,
+        "-m",
+        "dmlkit.figures",
+        "--notebooks",
+        str(folder),
+        "--out",
+        str(out),
+        "--build",
+        str(tmp_path / "build"),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (tmp_path / "started").exists():  # the notebook has written its figure
@@ -201,9 +222,10 @@ def test_bad_values_fail_before_any_kernel_starts(tmp_path, capsys):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     write_notebook(
-        folder / "00_typed.ipynb", "raise AssertionError('must not run')",
+        folder / "00_typed.ipynb",
+        "raise AssertionError('must not run')",
         parameters="SMOKE = False\nSEED = 0\nDATASET = 'glyphs'\nOUT_DIR = 'x'\n"
-                   "STEPS: int | None = None  # steps\nMODE: Literal['a', 'b'] = 'a'\nRATE = 0.5\nSHOTS = [1, 5]",
+        "STEPS: int | None = None  # steps\nMODE: Literal['a', 'b'] = 'a'\nRATE = 0.5\nSHOTS = [1, 5]",
     )
     out = tmp_path / "figures"
     cases = {
@@ -226,8 +248,11 @@ def test_good_values_are_converted_to_the_declared_type(tmp_path):
 
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    write_notebook(folder / "00_typed.ipynb", "pass",
-                   parameters="SMOKE = False\nSTEPS: int | None = None\nRATE = 0.5\nSIZES = (1, 2)")
+    write_notebook(
+        folder / "00_typed.ipynb",
+        "pass",
+        parameters="SMOKE = False\nSTEPS: int | None = None\nRATE = 0.5\nSIZES = (1, 2)",
+    )
     params = notebook_parameters(folder / "00_typed.ipynb")
     assert params["STEPS"].type_text == "int | None" and params["SIZES"].type_text == "tuple[int, ...]"
     values, problems = check_overrides(params, {"SMOKE": "true", "STEPS": None, "RATE": 1, "SIZES": [3, 4]})

@@ -142,10 +142,7 @@ def test_max_min_product_against_loop():
     a = torch.rand(7, 5, generator=g, dtype=F64)
     b = torch.rand(5, 4, generator=g, dtype=F64)
     expected = torch.tensor(
-        [
-            [max(min(a[i, k].item(), b[k, j].item()) for k in range(5)) for j in range(4)]
-            for i in range(7)
-        ],
+        [[max(min(a[i, k].item(), b[k, j].item()) for k in range(5)) for j in range(4)] for i in range(7)],
         dtype=F64,
     )
     torch.testing.assert_close(max_min_product(a, b), expected)

@@ -22,7 +22,9 @@ def tree_like(c, seed=0, groups=4, classes_per_group=5, images=6):
     label = 0
     for gi in range(groups):
         for _ in range(classes_per_group):
-            class_dir = torch.nn.functional.normalize(group_dirs[gi] + 0.4 * torch.randn(dim, generator=g, dtype=F64), dim=0)
+            class_dir = torch.nn.functional.normalize(
+                group_dirs[gi] + 0.4 * torch.randn(dim, generator=g, dtype=F64), dim=0
+            )
             for _ in range(images):
                 u = 2.0 * class_dir + 0.2 * torch.randn(dim, generator=g, dtype=F64)
                 points.append(expmap0(u, c=c) if c else u)
@@ -110,7 +112,8 @@ def test_midpoint_centre_is_isometry_invariant(c):
     assert a.root == pytest.approx(0.0, abs=1e-9)
     # measured from the origin, the shift changes the radii
     assert hierarchy_radii(moved, labels, names, c=c, num_permutations=20).image != pytest.approx(
-        hierarchy_radii(x, labels, names, c=c, num_permutations=20).image, abs=1e-3)
+        hierarchy_radii(x, labels, names, c=c, num_permutations=20).image, abs=1e-3
+    )
     if c == 0:  # the Euclidean limit: subtract the mean of the class means
         means = torch.stack([x[labels == k].mean(0) for k in range(20)])
         centred = x - means.mean(0)

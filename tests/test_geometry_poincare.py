@@ -49,9 +49,7 @@ def _geoopt_ball(c: float):
     return ball, float(ball.c.item())
 
 
-def _points(
-    n: int, d: int, low: float, high: float, c: float, seed: int, dtype=F64
-) -> torch.Tensor:
+def _points(n: int, d: int, low: float, high: float, c: float, seed: int, dtype=F64) -> torch.Tensor:
     """Random directions with sqrt(c) * norm uniform in [low, high]."""
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(n, d, generator=g, dtype=F64)
@@ -96,12 +94,8 @@ def test_matches_geoopt_on_interior_points(c0):
     torch.testing.assert_close(expmap(x, u, c=c), ball.expmap(x, u, project=False), **TOL)
     torch.testing.assert_close(logmap(x, y, c=c), ball.logmap(x, y), **TOL)
     torch.testing.assert_close(lambda_x(x, c=c), ball.lambda_x(x), **TOL)
-    torch.testing.assert_close(
-        lambda_x(x, c=c, keepdim=True), ball.lambda_x(x, keepdim=True), **TOL
-    )
-    torch.testing.assert_close(
-        mobius_scalar_mul(r, x, c=c), ball.mobius_scalar_mul(r, x, project=False), **TOL
-    )
+    torch.testing.assert_close(lambda_x(x, c=c, keepdim=True), ball.lambda_x(x, keepdim=True), **TOL)
+    torch.testing.assert_close(mobius_scalar_mul(r, x, c=c), ball.mobius_scalar_mul(r, x, project=False), **TOL)
     torch.testing.assert_close(
         mobius_scalar_mul(0.3, x, c=c),
         ball.mobius_scalar_mul(torch.tensor(0.3, dtype=F64), x, project=False),
@@ -120,9 +114,7 @@ def test_project_and_midpoint_match_geoopt(c0):
     ball, c = _geoopt_ball(c0)
     far = _points(32, 5, 0.5, 1.3, c, seed=5)  # some rows outside the ball
     for eps in (1e-3, 1e-5):
-        torch.testing.assert_close(
-            project(far, c=c, eps=eps), gmath.project(far, k=-ball.c, eps=eps), **TOL
-        )
+        torch.testing.assert_close(project(far, c=c, eps=eps), gmath.project(far, k=-ball.c, eps=eps), **TOL)
     x = _points(20, 5, 0.0, 1 - 1e-5, c, seed=6)
     w = torch.rand(20, generator=torch.Generator().manual_seed(7), dtype=F64)
     torch.testing.assert_close(
@@ -278,9 +270,7 @@ def test_identities(c):
     torch.testing.assert_close(mobius_add(-x, mobius_add(x, y, c=c), c=c), y, **tol)
     torch.testing.assert_close(dist(x, y, c=c), dist(y, x, c=c), **tol)
     # Möbius translations are isometries
-    torch.testing.assert_close(
-        dist(mobius_add(a, x, c=c), mobius_add(a, y, c=c), c=c), dist(x, y, c=c), **tol
-    )
+    torch.testing.assert_close(dist(mobius_add(a, x, c=c), mobius_add(a, y, c=c), c=c), dist(x, y, c=c), **tol)
     torch.testing.assert_close(dist(zero, x, c=c), dist0(x, c=c), **tol)
     torch.testing.assert_close(logmap0(expmap0(u, c=c), c=c), u, **tol)
     torch.testing.assert_close(expmap0(logmap0(x, c=c), c=c), x, **tol)
@@ -363,9 +353,7 @@ def test_euclidean_limit_c_zero():
     # continuity: a tiny curvature is close to the limit
     small = 0.01 * x
     small_y = 0.01 * y
-    torch.testing.assert_close(
-        dist(small, small_y, c=1e-9), dist(small, small_y, c=0), rtol=1e-8, atol=1e-12
-    )
+    torch.testing.assert_close(dist(small, small_y, c=1e-9), dist(small, small_y, c=0), rtol=1e-8, atol=1e-12)
     torch.testing.assert_close(expmap0(x, c=1e-12), x, rtol=1e-9, atol=1e-12)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -41,7 +42,7 @@ def test_distortion_falls_towards_one_with_longer_edges():
     parents = balanced_tree(2, 4)
     target = tree_distances(parents)
     worst = [distortion(dist_matrix(sarkar_embedding(parents, tau), c=1.0), target)["worst"] for tau in (0.5, 1, 2, 4)]
-    assert all(a > b for a, b in zip(worst, worst[1:]))
+    assert all(a > b for a, b in itertools.pairwise(worst))
     assert worst[-1] < 1.1
     # the tree is a metric; its embedding in the plane by gradient descent is much worse
     euclid = fit_euclidean(target, steps=300)

@@ -82,7 +82,7 @@ def _smooth_ap_loop(x, y, temperature, include_query=False):
             r = 1.0
             for j in subset:
                 if j != i:
-                    r = r + torch.sigmoid(torch.clamp((s[q, j] - s[q, i]) / temperature, -50, 50))
+                    r = r + torch.sigmoid(torch.clamp((s[q, j] - s[q, i]) / temperature, -50, 50))  # noqa: B023 (called in the loop)
             return r
 
         aps.append(sum(rank(i, pos) / rank(i, omega) for i in pos) / len(pos))
@@ -302,7 +302,9 @@ def test_smoothap_custom_backward_passes_gradcheck():
         retrieval, positive = ap_ranking._retrieval_masks(y, include_query)
         function = ap_ranking._SmoothAPFunction.apply
 
-        def per_query(s, r=retrieval.double(), p=positive.double()):
+        r, p = retrieval.double(), positive.double()
+
+        def per_query(s, r=r, p=p, function=function):
             return function(s, r, p, 0.2)
 
         assert torch.autograd.gradcheck(per_query, (similarity.requires_grad_(True),))
@@ -437,9 +439,7 @@ def test_average_precision_ties_and_distances():
         average_precision(x, y, ties="random")
     # Euclidean distance on normalised embeddings ranks as cosine similarity does.
     x, y = _batch(BATCHES["P=5,K=2"], seed=10)
-    torch.testing.assert_close(
-        average_precision(x, y, distance=EuclideanDistance()), average_precision(x, y)
-    )
+    torch.testing.assert_close(average_precision(x, y, distance=EuclideanDistance()), average_precision(x, y))
     assert not average_precision(x, y).requires_grad
 
 

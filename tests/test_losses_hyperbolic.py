@@ -50,9 +50,7 @@ def _similarity(x, y, c, temperature):
     return (-_hyp_dist(x, y, c) if c > 0 else _cos(x, y)) / temperature
 
 
-def _pairwise_ce_loop(
-    embeddings: torch.Tensor, labels: torch.Tensor, c: float, temperature: float
-) -> float:
+def _pairwise_ce_loop(embeddings: torch.Tensor, labels: torch.Tensor, c: float, temperature: float) -> float:
     z, y = embeddings.tolist(), labels.tolist()
     n = len(z)
     terms = []

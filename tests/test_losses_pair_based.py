@@ -99,9 +99,7 @@ PML_CASES = {
     ),
     "triplet_semihard": lambda: (
         TripletMarginLoss(0.2, "semihard"),
-        with_miner(
-            pml_losses.TripletMarginLoss(0.2), pml_miners.TripletMarginMiner(0.2, "semihard")
-        ),
+        with_miner(pml_losses.TripletMarginLoss(0.2), pml_miners.TripletMarginMiner(0.2, "semihard")),
     ),
     "triplet_hard": lambda: (
         TripletMarginLoss(0.2, "hard"),
@@ -117,9 +115,7 @@ PML_CASES = {
     ),
     "triplet_batch_hard_soft": lambda: (
         TripletMarginLoss(0.0, "batch_hard", smooth_loss=True),
-        with_miner(
-            pml_losses.TripletMarginLoss(0.0, smooth_loss=True), pml_miners.BatchHardMiner()
-        ),
+        with_miner(pml_losses.TripletMarginLoss(0.0, smooth_loss=True), pml_miners.BatchHardMiner()),
     ),
     "triplet_all_smooth": lambda: (
         TripletMarginLoss(0.2, "all", smooth_loss=True),
@@ -140,9 +136,7 @@ PML_CASES = {
         TripletMarginLoss(0.2, "semihard", EuclideanDistance(squared=True)),
         with_miner(
             pml_losses.TripletMarginLoss(0.2, distance=pml_distances.LpDistance(power=2)),
-            pml_miners.TripletMarginMiner(
-                0.2, "semihard", distance=pml_distances.LpDistance(power=2)
-            ),
+            pml_miners.TripletMarginMiner(0.2, "semihard", distance=pml_distances.LpDistance(power=2)),
         ),
     ),
     "lifted": lambda: (LiftedStructureLoss(), pml_losses.LiftedStructureLoss()),
@@ -161,15 +155,11 @@ PML_CASES = {
     ),
     "multi_similarity_mined": lambda: (
         MultiSimilarityLoss(2, 40, 0.5, epsilon=0.1),
-        with_miner(
-            pml_losses.MultiSimilarityLoss(2, 40, 0.5), pml_miners.MultiSimilarityMiner(0.1)
-        ),
+        with_miner(pml_losses.MultiSimilarityLoss(2, 40, 0.5), pml_miners.MultiSimilarityMiner(0.1)),
     ),
     "multi_similarity_mined_wide": lambda: (
         MultiSimilarityLoss(3, 20, 0.3, epsilon=0.5),
-        with_miner(
-            pml_losses.MultiSimilarityLoss(3, 20, 0.3), pml_miners.MultiSimilarityMiner(0.5)
-        ),
+        with_miner(pml_losses.MultiSimilarityLoss(3, 20, 0.3), pml_miners.MultiSimilarityMiner(0.5)),
     ),
     "ranked_list": lambda: (
         RankedListLoss(0.2, 10, 0.5, 1.4, 0),
@@ -447,9 +437,7 @@ def test_npairs_paper_variant(kind: str) -> None:
 def test_masked_logsumexp() -> None:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(4, 5, generator=generator, dtype=torch.float64, requires_grad=True)
-    mask = torch.tensor(
-        [[1, 0, 1, 1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0]], dtype=torch.bool
-    )
+    mask = torch.tensor([[1, 0, 1, 1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0]], dtype=torch.bool)
     plain = masked_logsumexp(x, mask, empty_value=-7.0)
     with_one = masked_logsumexp(x, mask, add_one=True)
     for row in range(4):
@@ -505,9 +493,7 @@ def test_cross_batch_memory_equals_pml(case: str) -> None:
         embeddings, labels = make_batch("unequal", 20 + step)
         embeddings, labels = embeddings[:10], labels[:10]
         assert_same(ours, reference, embeddings, labels)
-    torch.testing.assert_close(
-        ours.embedding_memory, reference.embedding_memory.to(ours.embedding_memory.dtype)
-    )
+    torch.testing.assert_close(ours.embedding_memory, reference.embedding_memory.to(ours.embedding_memory.dtype))
     assert torch.equal(ours.label_memory, reference.label_memory)
 
 
@@ -533,9 +519,7 @@ def test_cross_batch_memory_warm_up_and_paper_loss() -> None:
     self_mask[torch.arange(14, 16), torch.arange(0, 2)] = True  # wrapped around: slots 0, 1
     memory[0:2] = embeddings[14:16]
     memory_labels[0:2] = labels[14:16]
-    expected = loss(embeddings, labels) + 0.5 * loss.compute_loss(
-        embeddings, labels, memory, memory_labels, self_mask
-    )
+    expected = loss(embeddings, labels) + 0.5 * loss.compute_loss(embeddings, labels, memory, memory_labels, self_mask)
     torch.testing.assert_close(value, expected)
     torch.testing.assert_close(xbm.embedding_memory, memory)
     value.backward()
@@ -564,10 +548,7 @@ def test_cross_batch_memory_rejects() -> None:
 ALL_LOSSES = {
     "contrastive": lambda: ContrastiveLoss(),
     "contrastive_paper": lambda: ContrastiveLoss(squared=True, reduction="mean"),
-    **{
-        f"triplet_{m}": (lambda m=m: TripletMarginLoss(0.2, m))
-        for m in ("all", "semihard", "hard", "batch_hard")
-    },
+    **{f"triplet_{m}": (lambda m=m: TripletMarginLoss(0.2, m)) for m in ("all", "semihard", "hard", "batch_hard")},
     "triplet_smooth": lambda: TripletMarginLoss(0.2, "semihard", smooth_loss=True),
     "lifted": lambda: LiftedStructureLoss(),
     "npairs": lambda: NPairsLoss(),
@@ -602,8 +583,17 @@ def test_finite_gradients_on_degenerate_input(name: str, degenerate: str) -> Non
 
 @pytest.mark.parametrize(
     "name",
-    ["triplet_all", "triplet_semihard", "triplet_hard", "triplet_batch_hard", "triplet_smooth",
-     "lifted", "npairs", "multi_similarity_mined", "circle"],
+    [
+        "triplet_all",
+        "triplet_semihard",
+        "triplet_hard",
+        "triplet_batch_hard",
+        "triplet_smooth",
+        "lifted",
+        "npairs",
+        "multi_similarity_mined",
+        "circle",
+    ],
 )
 def test_no_positive_pair_gives_zero_on_the_graph(name: str) -> None:
     """Every sample its own class: nothing to learn, a zero loss that still backpropagates."""

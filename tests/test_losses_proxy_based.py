@@ -59,29 +59,53 @@ def _value_and_grads(loss_fn, embeddings, labels, parameter):
 
 # Each case: (id, dmlkit factory, PML factory, name of PML's parameter, PML's is transposed)
 PML_CASES = [
-    ("ProxyNCA", lambda: ProxyNCALoss(C, D),
-     lambda: pml_losses.ProxyNCALoss(C, D), "proxies", False),
-    ("ProxyNCA_scale9", lambda: ProxyNCALoss.proxynca_plus_plus(C, D),
-     lambda: pml_losses.ProxyNCALoss(C, D, softmax_scale=9), "proxies", False),
-    ("ProxyAnchor", lambda: ProxyAnchorLoss(C, D),
-     lambda: pml_losses.ProxyAnchorLoss(C, D), "proxies", False),
-    ("ProxyAnchor_m0.3_a16", lambda: ProxyAnchorLoss(C, D, margin=0.3, alpha=16),
-     lambda: pml_losses.ProxyAnchorLoss(C, D, margin=0.3, alpha=16), "proxies", False),
-    ("SoftTriple", lambda: SoftTripleLoss(C, D, tau=0.0),
-     lambda: pml_losses.SoftTripleLoss(C, D), "fc", True),
-    ("SoftTriple_K3", lambda: SoftTripleLoss(C, D, centers_per_class=3, la=10,
-                                             gamma=0.5, margin=0.2, tau=0.0),
-     lambda: pml_losses.SoftTripleLoss(C, D, centers_per_class=3, la=10,
-                                       gamma=0.5, margin=0.2), "fc", True),
-    ("SoftTriple_tau", lambda: SoftTripleLoss(C, D, tau=0.2, regularizer_eps=TINY64),
-     lambda: pml_losses.SoftTripleLoss(
-         C, D,
-         weight_regularizer=pml_regularizers.SparseCentersRegularizer(NUM_CLASSES, 10),
-         weight_reg_weight=0.2), "fc", True),
-    ("NormalizedSoftmax", lambda: NormalizedSoftmaxLoss(C, D),
-     lambda: pml_losses.NormalizedSoftmaxLoss(C, D), "W", True),
-    ("NormalizedSoftmax_T0.5", lambda: NormalizedSoftmaxLoss(C, D, temperature=0.5),
-     lambda: pml_losses.NormalizedSoftmaxLoss(C, D, temperature=0.5), "W", True),
+    ("ProxyNCA", lambda: ProxyNCALoss(C, D), lambda: pml_losses.ProxyNCALoss(C, D), "proxies", False),
+    (
+        "ProxyNCA_scale9",
+        lambda: ProxyNCALoss.proxynca_plus_plus(C, D),
+        lambda: pml_losses.ProxyNCALoss(C, D, softmax_scale=9),
+        "proxies",
+        False,
+    ),
+    ("ProxyAnchor", lambda: ProxyAnchorLoss(C, D), lambda: pml_losses.ProxyAnchorLoss(C, D), "proxies", False),
+    (
+        "ProxyAnchor_m0.3_a16",
+        lambda: ProxyAnchorLoss(C, D, margin=0.3, alpha=16),
+        lambda: pml_losses.ProxyAnchorLoss(C, D, margin=0.3, alpha=16),
+        "proxies",
+        False,
+    ),
+    ("SoftTriple", lambda: SoftTripleLoss(C, D, tau=0.0), lambda: pml_losses.SoftTripleLoss(C, D), "fc", True),
+    (
+        "SoftTriple_K3",
+        lambda: SoftTripleLoss(C, D, centers_per_class=3, la=10, gamma=0.5, margin=0.2, tau=0.0),
+        lambda: pml_losses.SoftTripleLoss(C, D, centers_per_class=3, la=10, gamma=0.5, margin=0.2),
+        "fc",
+        True,
+    ),
+    (
+        "SoftTriple_tau",
+        lambda: SoftTripleLoss(C, D, tau=0.2, regularizer_eps=TINY64),
+        lambda: pml_losses.SoftTripleLoss(
+            C, D, weight_regularizer=pml_regularizers.SparseCentersRegularizer(NUM_CLASSES, 10), weight_reg_weight=0.2
+        ),
+        "fc",
+        True,
+    ),
+    (
+        "NormalizedSoftmax",
+        lambda: NormalizedSoftmaxLoss(C, D),
+        lambda: pml_losses.NormalizedSoftmaxLoss(C, D),
+        "W",
+        True,
+    ),
+    (
+        "NormalizedSoftmax_T0.5",
+        lambda: NormalizedSoftmaxLoss(C, D, temperature=0.5),
+        lambda: pml_losses.NormalizedSoftmaxLoss(C, D, temperature=0.5),
+        "W",
+        True,
+    ),
 ]
 
 
@@ -136,8 +160,7 @@ def _proxynca_loop(embeddings, labels, proxies, scale, exclude_positive):
 @pytest.mark.parametrize("label_set", ["random_0_to_7", "one_class"])
 def test_proxynca_denominator_against_loop(exclude_positive, scale, label_set):
     torch.manual_seed(2)
-    loss_fn = ProxyNCALoss(C, D, softmax_scale=scale,
-                           exclude_positive_from_denominator=exclude_positive).double()
+    loss_fn = ProxyNCALoss(C, D, softmax_scale=scale, exclude_positive_from_denominator=exclude_positive).double()
     embeddings, labels = _batch(label_set, seed=3)
     expected = _proxynca_loop(embeddings, labels, loss_fn.proxies.detach(), scale, exclude_positive)
     assert loss_fn(embeddings, labels).item() == pytest.approx(expected, abs=1e-10)
@@ -264,8 +287,13 @@ def test_proxies_parameter_shapes_and_defaults():
     assert NormalizedSoftmaxLoss(7, 5).proxies.shape == (7, 5)
     soft_triple = SoftTripleLoss(7, 5)
     assert soft_triple.proxies.shape == (70, 5)
-    assert (soft_triple.centers_per_class, soft_triple.la, soft_triple.gamma, soft_triple.margin,
-            soft_triple.tau) == (10, 20.0, 0.1, 0.01, 0.2)
+    assert (soft_triple.centers_per_class, soft_triple.la, soft_triple.gamma, soft_triple.margin, soft_triple.tau) == (
+        10,
+        20.0,
+        0.1,
+        0.01,
+        0.2,
+    )
     anchor = ProxyAnchorLoss(7, 5)
     assert (anchor.margin, anchor.alpha) == (0.1, 32.0)
     assert NormalizedSoftmaxLoss(7, 5).temperature == 0.05
@@ -293,7 +321,7 @@ def test_proxynca_plus_plus_configuration():
     loss_fn = loss_fn.double()
     x = 3 * F.normalize(embeddings, dim=1)
     p = 3 * F.normalize(loss_fn.proxies.detach(), dim=1)
-    expected = F.cross_entropy(-torch.cdist(x, p) ** 2, labels)
+    expected = F.cross_entropy(-(torch.cdist(x, p) ** 2), labels)
     full = ProxyNCALoss.proxynca_plus_plus(10, 6).double()
     with torch.no_grad():
         full.proxies.copy_(loss_fn.proxies)
@@ -322,8 +350,10 @@ ALL_LOSSES = [
     ("ProxyNCA_random", lambda: ProxyNCALoss(C, D, negative_sampling="random", num_negatives=2)),
     ("ProxyAnchor_random", lambda: ProxyAnchorLoss(C, D, negative_sampling="random", num_negatives=2)),
     ("SoftTriple_hardest", lambda: SoftTripleLoss(C, D, negative_sampling="hardest", num_negatives=2)),
-    ("NormalizedSoftmax_hardest_pool", lambda: NormalizedSoftmaxLoss(
-        C, D, negative_sampling="hardest", num_negatives=2, negative_pool_size=3)),
+    (
+        "NormalizedSoftmax_hardest_pool",
+        lambda: NormalizedSoftmaxLoss(C, D, negative_sampling="hardest", num_negatives=2, negative_pool_size=3),
+    ),
 ]
 
 DEGENERATE = {
@@ -370,14 +400,17 @@ INVALID_ARGUMENTS = [
     (ProxyNCALoss, dict(num_classes=5, embedding_size=4, negative_sampling="random")),
     (ProxyNCALoss, dict(num_classes=5, embedding_size=4, negative_sampling="random", num_negatives=0)),
     (ProxyNCALoss, dict(num_classes=5, embedding_size=4, num_negatives=3)),
-    (ProxyNCALoss, dict(num_classes=5, embedding_size=4, negative_sampling="random", num_negatives=2,
-                        negative_pool_size=4)),
-    (ProxyNCALoss, dict(num_classes=5, embedding_size=4, negative_sampling="hardest", num_negatives=3,
-                        negative_pool_size=2)),
+    (
+        ProxyNCALoss,
+        dict(num_classes=5, embedding_size=4, negative_sampling="random", num_negatives=2, negative_pool_size=4),
+    ),
+    (
+        ProxyNCALoss,
+        dict(num_classes=5, embedding_size=4, negative_sampling="hardest", num_negatives=3, negative_pool_size=2),
+    ),
     (ProxyAnchorLoss, dict(num_classes=5, embedding_size=4, margin=-0.1)),
     (ProxyAnchorLoss, dict(num_classes=5, embedding_size=4, alpha=0)),
-    (ProxyAnchorLoss, dict(num_classes=5, embedding_size=4, negative_sampling="hardest",
-                           num_negatives=2)),
+    (ProxyAnchorLoss, dict(num_classes=5, embedding_size=4, negative_sampling="hardest", num_negatives=2)),
     (SoftTripleLoss, dict(num_classes=5, embedding_size=4, centers_per_class=0)),
     (SoftTripleLoss, dict(num_classes=5, embedding_size=4, la=0)),
     (SoftTripleLoss, dict(num_classes=5, embedding_size=4, gamma=-0.1)),
@@ -423,22 +456,20 @@ def test_invalid_inputs_raise(loss):
 
 SAMPLED = [
     ("ProxyNCA", lambda **kw: ProxyNCALoss(C, D, softmax_scale=3.0, **kw), ["random", "hardest"]),
-    ("ProxyNCA_original", lambda **kw: ProxyNCALoss(C, D,
-                                                    exclude_positive_from_denominator=True, **kw),
-     ["random", "hardest"]),
+    (
+        "ProxyNCA_original",
+        lambda **kw: ProxyNCALoss(C, D, exclude_positive_from_denominator=True, **kw),
+        ["random", "hardest"],
+    ),
     ("ProxyAnchor", lambda **kw: ProxyAnchorLoss(C, D, **kw), ["random"]),
-    ("SoftTriple", lambda **kw: SoftTripleLoss(C, D, centers_per_class=3, **kw),
-     ["random", "hardest"]),
-    ("NormalizedSoftmax", lambda **kw: NormalizedSoftmaxLoss(C, D, **kw),
-     ["random", "hardest"]),
+    ("SoftTriple", lambda **kw: SoftTripleLoss(C, D, centers_per_class=3, **kw), ["random", "hardest"]),
+    ("NormalizedSoftmax", lambda **kw: NormalizedSoftmaxLoss(C, D, **kw), ["random", "hardest"]),
 ]
 SAMPLED_CASES = [(name, factory, mode) for name, factory, modes in SAMPLED for mode in modes]
 
 
 @pytest.mark.parametrize("label_set", ["random_0_to_7", "unequal", "one_class"])
-@pytest.mark.parametrize(
-    "name, factory, mode", SAMPLED_CASES, ids=[f"{n}-{m}" for n, _, m in SAMPLED_CASES]
-)
+@pytest.mark.parametrize("name, factory, mode", SAMPLED_CASES, ids=[f"{n}-{m}" for n, _, m in SAMPLED_CASES])
 def test_all_negatives_sampled_equals_full_loss(name, factory, mode, label_set):
     torch.manual_seed(10)
     full = factory().double()
@@ -480,8 +511,7 @@ def test_hardest_sampled_softmax_is_a_lower_bound_growing_with_k():
     full = NormalizedSoftmaxLoss(C, D, temperature=0.5).double()
     values = []
     for k in (1, 2, 3, 4):
-        sampled = NormalizedSoftmaxLoss(C, D, temperature=0.5,
-                                        negative_sampling="hardest", num_negatives=k).double()
+        sampled = NormalizedSoftmaxLoss(C, D, temperature=0.5, negative_sampling="hardest", num_negatives=k).double()
         with torch.no_grad():
             sampled.proxies.copy_(full.proxies)
         values.append(sampled(embeddings, labels).item())
@@ -507,5 +537,3 @@ def test_random_sampled_proxy_anchor_is_unbiased(monkeypatch):
     assert len(set(round(v, 12) for v in values)) > 1  # the draws differ ...
     # ... but not on average
     assert statistics.fmean(values) == pytest.approx(full(embeddings, labels).item(), rel=1e-12)
-
-

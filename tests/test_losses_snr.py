@@ -65,9 +65,7 @@ def pml_contrastive(pos_margin, neg_margin, weight):
             "embedding_regularizer": pml_regularizers.ZeroMeanRegularizer(),
             "embedding_reg_weight": weight,
         }
-    return pml_losses.SignalToNoiseRatioContrastiveLoss(
-        pos_margin=pos_margin, neg_margin=neg_margin, **extra
-    )
+    return pml_losses.SignalToNoiseRatioContrastiveLoss(pos_margin=pos_margin, neg_margin=neg_margin, **extra)
 
 
 # ---------------------------------------------------------------------------------------------

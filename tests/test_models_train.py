@@ -106,8 +106,10 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path, small_glyphs):
     model2, loss2 = ConvNet(embedding_size=8), SoftmaxCrossEntropyLoss(train.num_classes, 8)
     stored = load_checkpoint(path, model2, loss2)
     assert stored["history"]["losses"] == history.losses and stored["extra"] == {"note": "x"}
-    for a, b in zip(list(model.state_dict().values()) + list(loss.state_dict().values()),
-                    list(model2.state_dict().values()) + list(loss2.state_dict().values())):
+    for a, b in zip(
+        list(model.state_dict().values()) + list(loss.state_dict().values()),
+        list(model2.state_dict().values()) + list(loss2.state_dict().values()),
+    ):
         torch.testing.assert_close(a.cpu(), b)
     # an arbitrary pickled object is refused
     import datetime

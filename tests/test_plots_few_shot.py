@@ -19,12 +19,21 @@ def test_decision_regions_one_panel_per_head_and_ball_mask(tmp_path):
         return HyperbolicPrototypicalNetworks(c=1.0)(support, labels, grid).argmax(1)
 
     panels = {
-        "euclidean": {"predict": lambda g: PrototypicalNetworks()(support, labels, g).argmax(1),
-                      "prototypes": PrototypicalNetworks().prototypes(support, labels)},
+        "euclidean": {
+            "predict": lambda g: PrototypicalNetworks()(support, labels, g).argmax(1),
+            "prototypes": PrototypicalNetworks().prototypes(support, labels),
+        },
         "ball": {"predict": hyperbolic, "ball_radius": 1.0},
     }
-    fig = plots.plot_decision_regions(support, labels, panels, queries=support[:1], extent=(-1.1, 1.1, -1.1, 1.1),
-                                      resolution=40, save=tmp_path / "r.png")
+    fig = plots.plot_decision_regions(
+        support,
+        labels,
+        panels,
+        queries=support[:1],
+        extent=(-1.1, 1.1, -1.1, 1.1),
+        resolution=40,
+        save=tmp_path / "r.png",
+    )
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert (tmp_path / "r.png").stat().st_size > 0
     assert seen["max_norm"] < 1.0  # grid points outside the ball are never classified

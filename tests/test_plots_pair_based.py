@@ -13,8 +13,10 @@ from dmlkit import plots
 def test_weight_curves_saves_one_panel_per_title(tmp_path):
     x = torch.linspace(-1, 1, 11)
     fig = plots.plot_weight_curves(
-        {"negatives": {"soft": (x, torch.sigmoid(10 * x)), "hinge": (x, (x > 0).float())},
-         "positives": {"soft": (x, torch.sigmoid(-x))}},
+        {
+            "negatives": {"soft": (x, torch.sigmoid(10 * x)), "hinge": (x, (x > 0).float())},
+            "positives": {"soft": (x, torch.sigmoid(-x))},
+        },
         vlines={"λ": 0.5},
         save=tmp_path / "w.png",
     )
@@ -33,7 +35,10 @@ def test_similarity_plane_draws_boundary_and_arrows(tmp_path):
 
     fig = plots.plot_similarity_plane(
         {"triplet": lambda s_n, s_p: gamma * (s_n - s_p + m), "circle": circle},
-        resolution=41, arrows=4, marks={"ideal": (0.0, 1.0)}, save=tmp_path / "p.png",
+        resolution=41,
+        arrows=4,
+        marks={"ideal": (0.0, 1.0)},
+        save=tmp_path / "p.png",
     )
     assert len(fig.axes) == 2
     assert (tmp_path / "p.png").exists()
@@ -46,9 +51,12 @@ def test_pair_selection_one_panel_per_rule(tmp_path):
     points = np.stack([np.cos(angles), np.sin(angles)], 1)
     labels = np.array([0, 0, 1, 1])
     fig = plots.plot_pair_selection(
-        points, labels, anchor=0,
+        points,
+        labels,
+        anchor=0,
         selections={"a": ([1], [2], "1 triplet"), "b": (torch.tensor([1]), torch.tensor([], dtype=torch.long), "")},
-        names=["A0", "A1", "B0", "B1"], save=tmp_path / "s.png",
+        names=["A0", "A1", "B0", "B1"],
+        save=tmp_path / "s.png",
     )
     assert len(fig.axes) == 2
     lines = fig.axes[0].get_lines()

@@ -13,8 +13,11 @@ def test_draws_panels_and_saves(tmp_path):
     points = torch.rand(40, 2, generator=g) * 1.5 - 0.75  # inside the ball of radius 1/sqrt(0.5)
     labels = torch.arange(40) % 5
     fig = plot_poincare_disk(
-        {"a": (points, labels), "b": (points.numpy(), labels.numpy())}, c=0.5, highlight=[0, 3, 9],
-        legend_names={"a": {0: "zero", 3: "three"}}, annotations={"b": [(0.1, 0.2, "mid")]},
+        {"a": (points, labels), "b": (points.numpy(), labels.numpy())},
+        c=0.5,
+        highlight=[0, 3, 9],
+        legend_names={"a": {0: "zero", 3: "three"}},
+        annotations={"b": [(0.1, 0.2, "mid")]},
         save=tmp_path / "disk.png",
     )
     assert (tmp_path / "disk.png").stat().st_size > 0

@@ -71,7 +71,7 @@ def test_umap_with_proxies_maps_normalised_rows_jointly(monkeypatch, tmp_path):
         seen.update(x=x, distance=distance, n_neighbors=n_neighbors)
         return x[:, :2].numpy() * 10.0
 
-    monkeypatch.setattr(plots, "umap_2d", fake_umap_2d)
+    monkeypatch.setattr(plots.embedding_maps, "umap_2d", fake_umap_2d)
     generator = torch.Generator().manual_seed(0)
     embeddings = torch.randn(12, 5, generator=generator, dtype=torch.float64) * 3.0
     proxies = torch.randn(3, 5, generator=generator, dtype=torch.float64) * 7.0

@@ -15,8 +15,7 @@ CATEGORIES = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
 
 def test_batches_take_p_over_c_classes_from_each_of_c_categories():
     labels = labels_with_counts([6] * 12)
-    sampler = CategoryPKSampler(labels, CATEGORIES, P=4, K=3, categories_per_batch=2,
-                                num_batches=40, seed=0)
+    sampler = CategoryPKSampler(labels, CATEGORIES, P=4, K=3, categories_per_batch=2, num_batches=40, seed=0)
     batches = list(sampler)
     assert len(batches) == len(sampler) == 40
     seen_pairs = set()
@@ -36,8 +35,7 @@ def test_batches_take_p_over_c_classes_from_each_of_c_categories():
 def test_one_category_per_batch_and_mapping_input():
     labels = labels_with_counts([5] * 12)
     mapping = {c: CATEGORIES[c] for c in range(12)}
-    for batch in CategoryPKSampler(labels, mapping, P=3, K=2, categories_per_batch=1,
-                                   num_batches=20, seed=1):
+    for batch in CategoryPKSampler(labels, mapping, P=3, K=2, categories_per_batch=1, num_batches=20, seed=1):
         assert len({CATEGORIES[int(labels[i])] for i in batch}) == 1
         assert len(batch) == 6
 
@@ -45,8 +43,7 @@ def test_one_category_per_batch_and_mapping_input():
 def test_labels_need_not_be_contiguous():
     labels = torch.tensor([10] * 4 + [20] * 4 + [30] * 4 + [40] * 4)
     mapping = {10: "x", 20: "x", 30: "y", 40: "y"}
-    for batch in CategoryPKSampler(labels, mapping, P=2, K=2, categories_per_batch=2,
-                                   num_batches=10, seed=0):
+    for batch in CategoryPKSampler(labels, mapping, P=2, K=2, categories_per_batch=2, num_batches=10, seed=0):
         groups = sorted(mapping[int(labels[i])] for i in batch)
         assert groups == ["x", "x", "y", "y"]
 
@@ -74,8 +71,7 @@ def test_same_class_batches_as_pk_sampler_when_one_category_holds_all():
     # With one category and categories_per_batch=1 the draws differ from PKSampler's only in
     # how classes are picked; the batch layout is the same.
     labels = labels_with_counts([6] * 8)
-    category = CategoryPKSampler(labels, ["all"] * 8, P=4, K=3, categories_per_batch=1,
-                                 num_batches=5, seed=0)
+    category = CategoryPKSampler(labels, ["all"] * 8, P=4, K=3, categories_per_batch=1, num_batches=5, seed=0)
     plain = PKSampler(labels, P=4, K=3, num_batches=5, seed=0)
     for ours, theirs in zip(category, plain):
         assert len(ours) == len(theirs) == 12

@@ -30,8 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -53,9 +58,17 @@ def start_lab(port: int, token: str, figures: Path) -> subprocess.Popen:
         (settings / folder).mkdir(parents=True, exist_ok=True)
         (settings / folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
     command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT / 'notebooks'}",
-        "--ServerApp.allow_root=True", f"--LabApp.user_settings_dir={settings}",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+        "--ServerApp.allow_root=True",
+        f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={figures / 'lab-workspaces'}",
     ]
     lab = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,14 +129,20 @@ def main(argv: list[str] | None = None) -> int:
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     started = time.perf_counter()
                     try:
-                        run_notebook(page, f"http://127.0.0.1:{port}/lab/workspaces/check-{stem}/tree/{stem}.ipynb?reset&token={token}", args.timeout)
+                        run_notebook(
+                            page,
+                            f"http://127.0.0.1:{port}/lab/workspaces/check-{stem}/tree/{stem}.ipynb?reset&token={token}",
+                            args.timeout,
+                        )
                     except Exception as exc:  # report and go on with the next notebook
                         print(f"{stem}: did not finish: {exc}")
                         failures += 1
                     seconds = time.perf_counter() - started
                     images = page.locator(".jp-OutputArea-output img").count()
                     bare = page.locator(".jp-OutputArea-output pre:has-text('<Figure size')").count()
-                    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')").count()
+                    errors = page.locator(
+                        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')"
+                    ).count()
                     saved = len([p for p in (Path(figures) / stem).rglob("*.png")])
                     page.screenshot(path=str(args.out / f"{stem}.png"))
                     for i in range(images):  # each figure as the reader sees it, scaled to the cell
@@ -132,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                         image.screenshot(path=str(args.out / f"{stem}-figure{i}.png"), timeout=10_000)
                     ok = errors == 0 and bare == 0 and images >= saved > 0
                     failures += not ok
-                    print(f"{stem}: {seconds:5.0f} s, {saved} figure files saved, {images} images shown, "
-                          f"{bare} bare <Figure> texts, {errors} error outputs -> {'ok' if ok else 'FAIL'}", flush=True)
+                    print(
+                        f"{stem}: {seconds:5.0f} s, {saved} figure files saved, {images} images shown, "
+                        f"{bare} bare <Figure> texts, {errors} error outputs -> {'ok' if ok else 'FAIL'}",
+                        flush=True,
+                    )
                     page.close()
                 browser.close()
         finally:

@@ -34,8 +34,8 @@ def random_affine(
     zoom = scale[0] + draws[:, 1] * (scale[1] - scale[0])
     shift = (draws[:, 2:] * 2 - 1) * (2 * max_shift)  # affine_grid coordinates span [-1, 1]
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    ).to(images.device, images.dtype)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1).to(
+        images.device, images.dtype
+    )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

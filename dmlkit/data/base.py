@@ -33,8 +33,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, what: str) -> None:
         raise ValueError(f"{what}: the dataset is empty")
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(
-            f"{what}: labels must lie in [0, {num_classes}), got range "
-            f"[{int(labels.min())}, {int(labels.max())}]"
+            f"{what}: labels must lie in [0, {num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
         )
     counts = torch.bincount(labels, minlength=num_classes)
     empty = (counts == 0).nonzero().flatten().tolist()
@@ -62,10 +61,7 @@ class LabelledDataset(Dataset):
         return torch.bincount(self.labels, minlength=self.num_classes)
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(name={self.name!r}, items={len(self)}, "
-            f"classes={self.num_classes})"
-        )
+        return f"{type(self).__name__}(name={self.name!r}, items={len(self)}, classes={self.num_classes})"
 
 
 class TensorImageDataset(LabelledDataset):
@@ -95,14 +91,11 @@ class TensorImageDataset(LabelledDataset):
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(
-                f"{name}: images must be a uint8 tensor (N, C, H, W), got {images.dtype} "
-                f"{tuple(images.shape)}"
+                f"{name}: images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
             )
         labels = torch.as_tensor(labels, dtype=torch.long)
         if labels.shape[0] != images.shape[0]:
-            raise ValueError(
-                f"{name}: {images.shape[0]} images but {labels.shape[0]} labels"
-            )
+            raise ValueError(f"{name}: {images.shape[0]} images but {labels.shape[0]} labels")
         check_labels(labels, len(classes), name)
         if class_info is not None and len(class_info) != len(classes):
             raise ValueError(f"{name}: class_info has {len(class_info)} entries for {len(classes)} classes")

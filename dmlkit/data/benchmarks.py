@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,7 +55,7 @@ IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 ImageTransform = Callable[[Image.Image], Any]
-TransformArg = Union[ImageTransform, Literal["imagenet"], None]
+TransformArg = ImageTransform | Literal["imagenet"] | None
 
 
 def imagenet_transforms(train: bool, size: int = 224) -> ImageTransform:
@@ -79,10 +79,8 @@ def imagenet_transforms(train: bool, size: int = 224) -> ImageTransform:
     if train:
         geometry = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
     else:
-        geometry = [transforms.Resize(int(round(size * 256 / 224))), transforms.CenterCrop(size)]
-    return transforms.Compose(
-        [*geometry, transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    )
+        geometry = [transforms.Resize(round(size * 256 / 224)), transforms.CenterCrop(size)]
+    return transforms.Compose([*geometry, transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 class ImageFileDataset(LabelledDataset):
@@ -313,9 +311,7 @@ def load_cub200(
         raise ValueError(f"{title}: {folder / 'image_class_labels.txt'} lists no image")
     missing = [image_id for image_id, _ in labels if image_id not in relative]
     if missing:
-        raise ValueError(
-            f"{title}: image ids {missing[:5]} of image_class_labels.txt are not in images.txt"
-        )
+        raise ValueError(f"{title}: image ids {missing[:5]} of image_class_labels.txt are not in images.txt")
     paths = [folder / "images" / relative[image_id] for image_id, _ in labels]
     official_ids = np.array([int(class_id) for _, class_id in labels], dtype=np.int64)
 

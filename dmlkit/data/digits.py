@@ -37,10 +37,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     bunch = sklearn_load_digits()
     values = np.asarray(bunch.images, dtype=np.float64)
     if values.min() < 0 or values.max() > _MAX_VALUE:
-        raise ValueError(
-            f"scikit-learn's digits should lie in [0, {_MAX_VALUE}], got "
-            f"[{values.min()}, {values.max()}]"
-        )
+        raise ValueError(f"scikit-learn's digits should lie in [0, {_MAX_VALUE}], got [{values.min()}, {values.max()}]")
     images = np.rint(values * (255.0 / _MAX_VALUE)).astype(np.uint8)
     labels = np.asarray(bunch.target, dtype=np.int64)
     images.flags.writeable = False
@@ -107,7 +104,7 @@ def load_digits(
         in_train = np.zeros(len(labels), dtype=bool)
         for digit in range(len(DIGIT_CLASSES)):
             members = rng.permutation(np.flatnonzero(labels == digit))
-            num_train = min(max(int(round(train_fraction * members.size)), 1), members.size - 1)
+            num_train = min(max(round(train_fraction * members.size), 1), members.size - 1)
             in_train[members[:num_train]] = True
     mask = in_train if split == "train" else ~in_train
     return dataset.subset(np.flatnonzero(mask), name=name)

@@ -109,8 +109,7 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise IDXFormatError(
-            f"{path}: the gzip stream is truncated or corrupt ({error}); delete the file and get it "
-            "again"
+            f"{path}: the gzip stream is truncated or corrupt ({error}); delete the file and get it again"
         ) from error
 
 
@@ -212,10 +211,7 @@ def find_fashion_mnist(
         found = {name: _find_file(folder, name) for name in names}
         if all(path is not None for path in found.values()):
             paths: dict[str, Path] = {name: path for name, path in found.items() if path is not None}
-            return {
-                part: (paths[FASHION_MNIST_FILES[part][0]], paths[FASHION_MNIST_FILES[part][1]])
-                for part in parts
-            }
+            return {part: (paths[FASHION_MNIST_FILES[part][0]], paths[FASHION_MNIST_FILES[part][1]]) for part in parts}
         present = [name for name, path in found.items() if path is not None]
         if present:
             missing = [name for name, path in found.items() if path is None]
@@ -225,17 +221,14 @@ def find_fashion_mnist(
 
 def _not_found_message(names: Sequence[str], tried: Sequence[Path], notes: Sequence[str]) -> str:
     lines = [
-        "Fashion-MNIST not found. Looked for "
-        + ", ".join(f"{name}[.gz]" for name in names)
-        + " in:",
+        "Fashion-MNIST not found. Looked for " + ", ".join(f"{name}[.gz]" for name in names) + " in:",
         *(f"  - {folder}" for folder in tried),
     ]
     if notes:
         lines += ["Incomplete folders:", *(f"  - {note}" for note in notes)]
     lines += [
         "To get the files, any one of:",
-        f"  - Debian/Ubuntu: `apt-get install {DEBIAN_PACKAGE}` (installs the four gzipped IDX files "
-        f"in {DEBIAN_DIR});",
+        f"  - Debian/Ubuntu: `apt-get install {DEBIAN_PACKAGE}` (installs the four gzipped IDX files in {DEBIAN_DIR});",
         "  - call load_fashion_mnist(..., download=True) to fetch them with "
         "torchvision.datasets.FashionMNIST into <root or data_dir>/FashionMNIST/raw;",
         "  - copy train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
@@ -254,8 +247,7 @@ def _read_part_cached(
     labels = read_idx(labels_path, ndim=1)
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
         raise IDXFormatError(
-            f"{images_path}, {labels_path}: expected unsigned-byte IDX files, got {images.dtype} "
-            f"and {labels.dtype}"
+            f"{images_path}, {labels_path}: expected unsigned-byte IDX files, got {images.dtype} and {labels.dtype}"
         )
     if images.shape[1:] != (_IMAGE_SIDE, _IMAGE_SIDE):
         raise IDXFormatError(
@@ -264,13 +256,11 @@ def _read_part_cached(
         )
     if images.shape[0] != labels.shape[0]:
         raise IDXFormatError(
-            f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
-            f"{labels.shape[0]} labels"
+            f"{images_path} holds {images.shape[0]} images but {labels_path} holds {labels.shape[0]} labels"
         )
     if labels.size and int(labels.max()) >= len(FASHION_MNIST_CLASSES):
         raise IDXFormatError(
-            f"{labels_path}: labels must lie in [0, {len(FASHION_MNIST_CLASSES)}), got a "
-            f"{int(labels.max())}"
+            f"{labels_path}: labels must lie in [0, {len(FASHION_MNIST_CLASSES)}), got a {int(labels.max())}"
         )
     images.flags.writeable = False
     labels.flags.writeable = False

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -122,13 +121,11 @@ def _font_paths() -> list[Path]:
     paths = [font_dir / name for name in FONT_FILES]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise FileNotFoundError(
-            f"matplotlib's bundled fonts are missing ({', '.join(missing)}); reinstall matplotlib"
-        )
+        raise FileNotFoundError(f"matplotlib's bundled fonts are missing ({', '.join(missing)}); reinstall matplotlib")
     return paths
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fonts() -> tuple[Any, ...]:
     from matplotlib.ft2font import FT2Font
 
@@ -183,7 +180,7 @@ def _class_info(char: str) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def glyph_inventory(min_fonts: int = 12) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """The characters eligible as classes, each with the indices of the fonts that draw it.
 
@@ -256,8 +253,8 @@ def _render_one(char: str, font: Any, rng: np.random.Generator, config: GlyphCon
     shift = config.max_shift * size
     left = (size - new_w) / 2 + rng.uniform(-shift, shift)
     top = (size - new_h) / 2 + rng.uniform(-shift, shift)
-    left = int(round(min(max(left, 0), size - new_w)))
-    top = int(round(min(max(top, 0), size - new_h)))
+    left = round(min(max(left, 0), size - new_w))
+    top = round(min(max(top, 0), size - new_h))
     canvas.paste(glyph, (left, top))
     if rng.random() < config.blur_probability:
         canvas = canvas.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.8))))
@@ -276,9 +273,7 @@ def render_glyph_set(config: GlyphConfig) -> tuple[np.ndarray, np.ndarray, list[
     fonts = _fonts()
     draw = np.random.default_rng(config.seed)
     chosen = np.sort(draw.choice(len(inventory), size=config.num_classes, replace=False))
-    images = np.empty(
-        (config.num_classes * config.images_per_class, config.image_size, config.image_size), np.uint8
-    )
+    images = np.empty((config.num_classes * config.images_per_class, config.image_size, config.image_size), np.uint8)
     labels = np.repeat(np.arange(config.num_classes), config.images_per_class)
     info = []
     for label, entry in enumerate(chosen):
@@ -346,9 +341,7 @@ def load_glyphs(
         raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")
     unknown = set(render_options) - set(GlyphConfig.__dataclass_fields__)
     if unknown:
-        raise TypeError(
-            f"unknown glyph option(s) {sorted(unknown)}; known: {sorted(GlyphConfig.__dataclass_fields__)}"
-        )
+        raise TypeError(f"unknown glyph option(s) {sorted(unknown)}; known: {sorted(GlyphConfig.__dataclass_fields__)}")
     config = GlyphConfig(
         num_classes=num_classes,
         images_per_class=images_per_class,
@@ -373,12 +366,12 @@ def load_glyphs(
 
     order = np.random.default_rng([seed, 1]).permutation(num_classes)
     if split_by == "classes":
-        num_train = int(round(train_fraction * num_classes))
+        num_train = round(train_fraction * num_classes)
         num_train = min(max(num_train, 1), num_classes - 1)
         side = order[:num_train] if split == "train" else order[num_train:]
         mask = np.isin(labels, side)
     else:
-        num_train = min(max(int(round(train_fraction * images_per_class)), 1), images_per_class - 1)
+        num_train = min(max(round(train_fraction * images_per_class), 1), images_per_class - 1)
         position = np.arange(len(labels)) % images_per_class
         mask = position < num_train if split == "train" else position >= num_train
     return dataset.subset(np.flatnonzero(mask), name=f"glyphs-{split}")

@@ -26,8 +26,12 @@ def _class_index(labels: torch.Tensor | Sequence[int]) -> tuple[np.ndarray, list
 
 
 def _batch_count_and_small_classes(
-    owner: str, labels: torch.Tensor | Sequence[int], members: list[np.ndarray], K: int,
-    batch_size: int, num_batches: int | None,
+    owner: str,
+    labels: torch.Tensor | Sequence[int],
+    members: list[np.ndarray],
+    K: int,
+    batch_size: int,
+    num_batches: int | None,
 ) -> tuple[int, int]:
     """Batches per pass (default: about one epoch) and the number of classes with fewer than
     ``K`` items, warning about those (their batches repeat items)."""
@@ -74,10 +78,8 @@ class PKSampler(Sampler[list[int]]):
         self.classes, self.members = _class_index(labels)
         if P < 1 or K < 1:
             raise ValueError(f"P and K must be at least 1, got P={P}, K={K}")
-        if P > len(self.classes):
-            raise ValueError(
-                f"P={P} classes per batch but the data has only {len(self.classes)} classes"
-            )
+        if len(self.classes) < P:
+            raise ValueError(f"P={P} classes per batch but the data has only {len(self.classes)} classes")
         self.P, self.K = int(P), int(K)
         self.batch_size = self.P * self.K
         self.num_batches, self.small_classes = _batch_count_and_small_classes(
@@ -306,10 +308,12 @@ class CategoryPKSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         for _ in range(self.num_batches):
             picked = self.rng.choice(len(self.category_classes), size=self.categories_per_batch, replace=False)
-            chosen = np.concatenate([
-                self.rng.choice(self.category_classes[g], size=self.classes_per_category, replace=False)
-                for g in picked
-            ])
+            chosen = np.concatenate(
+                [
+                    self.rng.choice(self.category_classes[g], size=self.classes_per_category, replace=False)
+                    for g in picked
+                ]
+            )
             batch = np.concatenate([self._class_batch(self.members[c]) for c in chosen])
             yield batch.tolist()
 

@@ -34,8 +34,8 @@ chunked to bound memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -74,9 +74,7 @@ class DeltaHyperbolicity:
     deltas_rel: tuple[float, ...]
 
 
-def _as_distance_matrix(
-    distance_matrix: torch.Tensor | np.ndarray, tol: float = 1e-6
-) -> torch.Tensor:
+def _as_distance_matrix(distance_matrix: torch.Tensor | np.ndarray, tol: float = 1e-6) -> torch.Tensor:
     """Validate a distance matrix and return it in float64, exactly symmetric with a zero diagonal.
 
     Small asymmetries and diagonal values (up to ``tol`` times the largest distance, what the
@@ -128,10 +126,7 @@ def max_min_product(a: torch.Tensor, b: torch.Tensor, max_elements: int = 2**20)
     the contiguous last dimension.
     """
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(
-            f"max_min_product needs (m, k) and (k, n) matrices, got {tuple(a.shape)} and "
-            f"{tuple(b.shape)}"
-        )
+        raise ValueError(f"max_min_product needs (m, k) and (k, n) matrices, got {tuple(a.shape)} and {tuple(b.shape)}")
     if max_elements < 1:
         raise ValueError(f"max_elements must be positive, got {max_elements}")
     k, n = b.shape

@@ -76,9 +76,7 @@ class HierarchyRadii:
         return asdict(self)
 
 
-def class_prototypes(
-    embeddings: torch.Tensor, labels: torch.Tensor, c: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, c: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The classes present and their prototypes, the Einstein midpoints of their embeddings.
 
     Returns ``(classes (K,), prototypes (K, D))``; with ``c = 0`` the prototypes are the class
@@ -171,10 +169,7 @@ def hierarchy_radii(
     real = float(_mean_group_radii(prototypes, group_index.unsqueeze(0), multi, c)[0])
     generator = torch.Generator().manual_seed(int(seed))
     shuffled = torch.stack(
-        [
-            group_index[torch.randperm(group_index.numel(), generator=generator)]
-            for _ in range(num_permutations)
-        ]
+        [group_index[torch.randperm(group_index.numel(), generator=generator)] for _ in range(num_permutations)]
     )
     null = _mean_group_radii(prototypes, shuffled, multi, c)
     return HierarchyRadii(

@@ -98,8 +98,7 @@ def _check_c(c: float) -> float:
     c = float(c)
     if not math.isfinite(c) or c < 0:
         raise ValueError(
-            f"c must be a finite number >= 0 (the ball has curvature -c; c = 0 is the Euclidean "
-            f"limit), got {c!r}"
+            f"c must be a finite number >= 0 (the ball has curvature -c; c = 0 is the Euclidean limit), got {c!r}"
         )
     return c
 
@@ -120,8 +119,7 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x",
     _check_point(y, names[1])
     if x.shape[-1] != y.shape[-1]:
         raise ValueError(
-            f"{names[0]} and {names[1]} must have the same last dimension, got "
-            f"{tuple(x.shape)} and {tuple(y.shape)}"
+            f"{names[0]} and {names[1]} must have the same last dimension, got {tuple(x.shape)} and {tuple(y.shape)}"
         )
 
 
@@ -161,9 +159,7 @@ def _artanh_ratio(z: torch.Tensor, one_minus_z2: torch.Tensor) -> torch.Tensor:
     return torch.where(small, 1.0 + z2 / 3.0 + z2 * z2 / 5.0, large)
 
 
-def _distance_from_parts(
-    sq_diff: torch.Tensor, gap_product: torch.Tensor, c: float
-) -> torch.Tensor:
+def _distance_from_parts(sq_diff: torch.Tensor, gap_product: torch.Tensor, c: float) -> torch.Tensor:
     r"""Distance from ``E = ||x - y||^2`` and ``P = (1 - c||x||^2)(1 - c||y||^2)``.
 
     With :math:`z = \sqrt{cE / (cE + P)} = \sqrt{c}\,\|(-x)\oplus_c y\|` and
@@ -448,9 +444,7 @@ def klein_to_poincare(x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     return x / (1.0 + torch.sqrt(_gap(_sqnorm(x), c)))
 
 
-def einstein_midpoint(
-    x: torch.Tensor, weights: torch.Tensor | None = None, c: float = 1.0
-) -> torch.Tensor:
+def einstein_midpoint(x: torch.Tensor, weights: torch.Tensor | None = None, c: float = 1.0) -> torch.Tensor:
     r"""Weighted Einstein midpoint of Poincaré points, computed in the Klein model.
 
     Khrulkov et al., CVPR 2020, "Hyperbolic Image Embeddings" (hyperbolic averaging), used for the
@@ -486,8 +480,7 @@ def einstein_midpoint(
         raise TypeError(f"weights must be a torch.Tensor or None, got {type(weights).__name__}")
     if weights.dim() not in (1, 2) or weights.shape[-1] != n:
         raise ValueError(
-            f"weights must have shape ({n},) or (K, {n}) for x of shape {tuple(x.shape)}, got "
-            f"{tuple(weights.shape)}"
+            f"weights must have shape ({n},) or (K, {n}) for x of shape {tuple(x.shape)}, got {tuple(weights.shape)}"
         )
     weights = weights.to(x.dtype)
     if not torch.isfinite(weights).all() or (weights < 0).any():

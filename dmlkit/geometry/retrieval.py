@@ -76,16 +76,13 @@ def _check_ks(ks: Iterable[int] | int, num_items: int) -> tuple[int, ...]:
             raise ValueError(f"every k in ks must be a positive integer, got ks={ks!r}")
         if k > num_items - 1:
             raise ValueError(
-                f"k={k} needs at least {k + 1} embeddings (the query is excluded from its "
-                f"neighbours), got {num_items}"
+                f"k={k} needs at least {k + 1} embeddings (the query is excluded from its neighbours), got {num_items}"
             )
     return tuple(int(k) for k in ks)
 
 
 def _check_chunk_size(chunk_size: int | None) -> None:
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
 
 
@@ -219,8 +216,12 @@ def hyperbolic_retrieval_metrics(
     check_embeddings(embeddings)
     _check_in_ball(embeddings, c)
     return distance_retrieval_metrics(
-        embeddings, labels, functools.partial(hyperbolic_ranking_key, c=c), ks=ks,
-        chunk_size=chunk_size, dtype=dtype,
+        embeddings,
+        labels,
+        functools.partial(hyperbolic_ranking_key, c=c),
+        ks=ks,
+        chunk_size=chunk_size,
+        dtype=dtype,
     )
 
 

@@ -38,9 +38,7 @@ def _check_parents(parents: Sequence[int]) -> list[int]:
         raise ValueError("parents must start with the root, whose parent is -1")
     for i, p in enumerate(parents[1:], start=1):
         if not 0 <= p < i:
-            raise ValueError(
-                f"node {i} has parent {p}: every node but the root needs a parent listed before it"
-            )
+            raise ValueError(f"node {i} has parent {p}: every node but the root needs a parent listed before it")
     return parents
 
 

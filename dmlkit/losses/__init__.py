@@ -30,18 +30,18 @@ from dmlkit.losses.pair_based import (
     RankedListLoss,
     TripletMarginLoss,
 )
-from dmlkit.losses.rho_regularization import rho_regularize
-from dmlkit.losses.snr import (
-    SignalToNoiseRatioContrastiveLoss,
-    SignalToNoiseRatioTripletLoss,
-    ZeroMeanRegularizer,
-)
 from dmlkit.losses.proxy_based import (
     NormalizedSoftmaxLoss,
     ProxyAnchorLoss,
     ProxyNCALoss,
     SoftTripleLoss,
     SparseCentersRegularizer,
+)
+from dmlkit.losses.rho_regularization import rho_regularize
+from dmlkit.losses.snr import (
+    SignalToNoiseRatioContrastiveLoss,
+    SignalToNoiseRatioTripletLoss,
+    ZeroMeanRegularizer,
 )
 
 __all__ = [

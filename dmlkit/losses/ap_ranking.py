@@ -51,9 +51,7 @@ _SMOOTH_AP_CHUNK_ELEMENTS = 2**20
 _AP_CHUNK_ELEMENTS = 2**24
 
 
-def _retrieval_masks(
-    labels: torch.Tensor, include_query: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _retrieval_masks(labels: torch.Tensor, include_query: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Boolean ``(B, B)`` masks: row ``q`` marks ``q``'s retrieval set and its positives."""
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     if include_query:
@@ -62,8 +60,7 @@ def _retrieval_masks(
     return off_diagonal, same & off_diagonal
 
 
-def _mean_over_queries(per_query: torch.Tensor, has_positive: torch.Tensor,
-                       embeddings: torch.Tensor) -> torch.Tensor:
+def _mean_over_queries(per_query: torch.Tensor, has_positive: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
     """``1 - mean`` of the per-query AP over queries with positives (0 if there are none)."""
     count = has_positive.sum()
     if count == 0:
@@ -166,9 +163,7 @@ def _check_num_bins(num_bins: int) -> int:
     return int(num_bins)
 
 
-def _fast_ap(
-    embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _fast_ap(embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-query FastAP (0 where there is no positive) and the mask of queries with positives."""
     labels = labels.to(embeddings.device)
     normalized = F.normalize(embeddings, dim=1)
@@ -204,9 +199,7 @@ def _fast_ap(
     return per_query, num_positive > 0
 
 
-def fast_average_precision(
-    embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int = 10
-) -> torch.Tensor:
+def fast_average_precision(embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int = 10) -> torch.Tensor:
     """Per-query FastAP (differentiable): ``(B,)``, ``NaN`` for queries without positives.
 
     See :class:`FastAPLoss` for the definition; the loss is ``1 - nanmean`` of this.
@@ -285,13 +278,13 @@ class _SmoothAPFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, similarity: torch.Tensor, retrieval: torch.Tensor, positive: torch.Tensor,
-                temperature: float) -> torch.Tensor:
+    def forward(
+        ctx, similarity: torch.Tensor, retrieval: torch.Tensor, positive: torch.Tensor, temperature: float
+    ) -> torch.Tensor:
         batch_size = similarity.shape[0]
         scaled = similarity / temperature
         masks = torch.stack((retrieval, positive), dim=2)  # (B, B, 2)
-        counts = torch.empty(batch_size, batch_size, 2, dtype=similarity.dtype,
-                             device=similarity.device)
+        counts = torch.empty(batch_size, batch_size, 2, dtype=similarity.dtype, device=similarity.device)
         step = max(1, _SMOOTH_AP_CHUNK_ELEMENTS // (batch_size * batch_size))
         for start in range(0, batch_size, step):
             stop = min(start + step, batch_size)
@@ -328,10 +321,7 @@ class _SmoothAPFunction(torch.autograd.Function):
             slope = sig.addcmul_(sig, sig, value=-1.0)  # σ'(x) = σ - σ², in place
             torch.bmm(coefficients[start:stop], slope, out=into_j[start:stop])
             torch.bmm(slope, masks[start:stop], out=from_i[start:stop])
-        grad = (
-            positive * into_j[:, 0] - retrieval * into_j[:, 1]
-            - a * from_i[..., 1] + b * from_i[..., 0]
-        )
+        grad = positive * into_j[:, 0] - retrieval * into_j[:, 1] - a * from_i[..., 1] + b * from_i[..., 0]
         return grad / ctx.temperature, None, None, None
 
 
@@ -343,9 +333,7 @@ def _smooth_ap(
     similarity = normalized @ normalized.T  # cosine similarity s_qj
     retrieval, positive = _retrieval_masks(labels, include_query)
     dtype = embeddings.dtype
-    per_query = _SmoothAPFunction.apply(
-        similarity, retrieval.to(dtype), positive.to(dtype), float(temperature)
-    )
+    per_query = _SmoothAPFunction.apply(similarity, retrieval.to(dtype), positive.to(dtype), float(temperature))
     return per_query, positive.any(1)
 
 
@@ -409,9 +397,7 @@ class SmoothAPLoss(nn.Module):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_embeddings_and_labels(embeddings, labels)
-        per_query, has_positive = _smooth_ap(
-            embeddings, labels, self.temperature, self.include_query
-        )
+        per_query, has_positive = _smooth_ap(embeddings, labels, self.temperature, self.include_query)
         return _mean_over_queries(per_query, has_positive, embeddings)
 
     def extra_repr(self) -> str:

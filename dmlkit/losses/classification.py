@@ -38,13 +38,10 @@ class SoftmaxCrossEntropyLoss(nn.Module):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_embeddings_and_labels(embeddings, labels)
         if embeddings.shape[1] != self.embedding_size:
-            raise ValueError(
-                f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}"
-            )
+            raise ValueError(f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}")
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(
-                f"labels must lie in [0, {self.num_classes}), got range "
-                f"[{int(labels.min())}, {int(labels.max())}]"
+                f"labels must lie in [0, {self.num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
             )
         return F.cross_entropy(self.classifier(embeddings), labels)
 

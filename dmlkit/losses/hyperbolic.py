@@ -52,9 +52,7 @@ def _check_inside_ball(embeddings: torch.Tensor, c: float) -> None:
         )
 
 
-def _logits(
-    embeddings: torch.Tensor, reference: torch.Tensor | None, c: float, temperature: float
-) -> torch.Tensor:
+def _logits(embeddings: torch.Tensor, reference: torch.Tensor | None, c: float, temperature: float) -> torch.Tensor:
     """``-d_c(x, y) / temperature`` for ``c > 0``; cosine similarity / temperature for ``c = 0``."""
     if c > 0:
         return -dist_matrix(embeddings, reference, c=c) / temperature
@@ -172,19 +170,13 @@ class HyperbolicPrototypeLoss(nn.Module):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        if (
-            isinstance(embedding_size, bool)
-            or not isinstance(embedding_size, int)
-            or embedding_size < 1
-        ):
+        if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
             raise ValueError(f"embedding_size must be a positive integer, got {embedding_size!r}")
         self.num_classes = num_classes
         self.embedding_size = embedding_size
         self.c = _check_c(c)
         self.temperature = _resolve_temperature(temperature, self.c)
-        self.proxies = nn.Parameter(
-            torch.randn(num_classes, embedding_size) / math.sqrt(embedding_size)
-        )
+        self.proxies = nn.Parameter(torch.randn(num_classes, embedding_size) / math.sqrt(embedding_size))
 
     def ball_proxies(self) -> torch.Tensor:
         """The class representatives in the ball, ``project(expmap0(proxies))`` (``(C, D)``).
@@ -203,13 +195,10 @@ class HyperbolicPrototypeLoss(nn.Module):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_embeddings_and_labels(embeddings, labels)
         if embeddings.shape[1] != self.embedding_size:
-            raise ValueError(
-                f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}"
-            )
+            raise ValueError(f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}")
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(
-                f"labels must lie in [0, {self.num_classes}), got range "
-                f"[{int(labels.min())}, {int(labels.max())}]"
+                f"labels must lie in [0, {self.num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
             )
         _check_inside_ball(embeddings, self.c)
         return F.cross_entropy(self.logits(embeddings), labels)

@@ -168,9 +168,7 @@ class PairBasedLoss(nn.Module):
         if distance is None:
             distance = self.default_distance()
         if not isinstance(distance, Distance):
-            raise ValueError(
-                f"distance must be a dmlkit.distances.Distance, got {type(distance).__name__}"
-            )
+            raise ValueError(f"distance must be a dmlkit.distances.Distance, got {type(distance).__name__}")
         self.distance = distance
 
     def default_distance(self) -> Distance:
@@ -193,10 +191,7 @@ class PairBasedLoss(nn.Module):
             raise ValueError(f"{type(self).__name__} has no form with a reference set (ref_emb)")
         check_embeddings_and_labels(ref_emb, ref_labels)
         if ref_emb.shape[1] != embeddings.shape[1]:
-            raise ValueError(
-                f"embeddings have {embeddings.shape[1]} dimensions but ref_emb has "
-                f"{ref_emb.shape[1]}"
-            )
+            raise ValueError(f"embeddings have {embeddings.shape[1]} dimensions but ref_emb has {ref_emb.shape[1]}")
         return self.compute_loss(embeddings, labels, ref_emb, ref_labels)
 
     def compute_loss(
@@ -216,9 +211,7 @@ class PairBasedLoss(nn.Module):
             pos, neg = switch_negatives(pos, neg, self.p_switch)
         return self._loss(matrix, pos, neg, in_batch=ref_emb is None)
 
-    def _loss(
-        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
-    ) -> torch.Tensor:
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -279,9 +272,7 @@ class ContrastiveLoss(PairBasedLoss):
         self.squared = bool(squared)
         self.reduction = reduction
 
-    def _loss(
-        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
-    ) -> torch.Tensor:
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
         pos_terms = F.relu(_beyond(self.distance, matrix, self.pos_margin))
         neg_terms = F.relu(_beyond(self.distance, self.neg_margin, matrix))
         if self.squared:
@@ -409,18 +400,13 @@ class TripletMarginLoss(PairBasedLoss):
         _check_choice("mining", mining, _TRIPLET_MINING)
         _check_choice("reduction", reduction, ("avg_nonzero", "mean"))
         if mining == "semihard" and margin == 0:
-            raise ValueError(
-                "semihard mining keeps d(a,p) < d(a,n) <= d(a,p) + margin: "
-                "it needs margin > 0, got 0"
-            )
+            raise ValueError("semihard mining keeps d(a,p) < d(a,n) <= d(a,p) + margin: it needs margin > 0, got 0")
         self.margin = float(margin)
         self.mining = mining
         self.reduction = reduction
         self.smooth_loss = bool(smooth_loss)
 
-    def _loss(
-        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
-    ) -> torch.Tensor:
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
         dist = -matrix if self.distance.is_similarity else matrix
         if self.mining == "batch_hard":
             return self._batch_hard(dist, pos, neg)
@@ -451,9 +437,7 @@ class TripletMarginLoss(PairBasedLoss):
         count = per_positive.sum() if self.reduction == "avg_nonzero" else selected.sum()
         return total / count.clamp_min(1)
 
-    def _batch_hard(
-        self, dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
-    ) -> torch.Tensor:
+    def _batch_hard(self, dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         hardest_positive, hardest_negative, valid = batch_hard_triplets(dist.detach(), pos, neg)
         ap = dist.gather(1, hardest_positive.unsqueeze(1)).squeeze(1)
         an = dist.gather(1, hardest_negative.unsqueeze(1)).squeeze(1)
@@ -505,18 +489,14 @@ class LiftedStructureLoss(PairBasedLoss):
         distance: default :class:`~dmlkit.distances.EuclideanDistance`.
     """
 
-    def __init__(
-        self, neg_margin: float = 1.0, pos_margin: float = 0.0, distance: Distance | None = None
-    ) -> None:
+    def __init__(self, neg_margin: float = 1.0, pos_margin: float = 0.0, distance: Distance | None = None) -> None:
         super().__init__(distance)
         _check_real("neg_margin", neg_margin)
         _check_real("pos_margin", pos_margin)
         self.neg_margin = float(neg_margin)
         self.pos_margin = float(pos_margin)
 
-    def _loss(
-        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
-    ) -> torch.Tensor:
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
         neg_logits = _beyond(self.distance, self.neg_margin, matrix)
         row_lse = masked_logsumexp(neg_logits, neg, empty_value=float("-inf"))  # (M,)
         has_neg = neg.any(dim=1)
@@ -685,9 +665,7 @@ class MultiSimilarityLoss(PairBasedLoss):
     def default_distance(self) -> Distance:
         return CosineSimilarity()
 
-    def _loss(
-        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
-    ) -> torch.Tensor:
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
         if self.epsilon is not None:
             sim = matrix.detach() if self.distance.is_similarity else -matrix.detach()
             pos, neg = multi_similarity_masks(sim, pos, neg, self.epsilon)
@@ -746,10 +724,10 @@ class RankedListLoss(PairBasedLoss):
     def __init__(
         self,
         margin: float = 0.2,
-        Tn: float = 10.0,  # noqa: N803 - PML's argument name
+        Tn: float = 10.0,
         imbalance: float = 0.5,
         alpha: float = 1.4,
-        Tp: float = 0.0,  # noqa: N803
+        Tp: float = 0.0,
         distance: Distance | None = None,
         *,
         variant: Literal["pml", "paper"] = "pml",
@@ -763,8 +741,7 @@ class RankedListLoss(PairBasedLoss):
         _check_choice("variant", variant, ("pml", "paper"))
         if self.distance.is_similarity:
             raise ValueError(
-                "RankedListLoss needs a distance (smaller = closer), got the similarity "
-                f"{type(self.distance).__name__}"
+                f"RankedListLoss needs a distance (smaller = closer), got the similarity {type(self.distance).__name__}"
             )
         self.margin = float(margin)
         self.Tn = float(Tn)
@@ -773,9 +750,7 @@ class RankedListLoss(PairBasedLoss):
         self.Tp = float(Tp)
         self.variant = variant
 
-    def _loss(
-        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
-    ) -> torch.Tensor:
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
         boundary = self.alpha - self.margin
         pos_kept = pos & (matrix > boundary)
         neg_kept = neg & (matrix < self.alpha)
@@ -836,16 +811,12 @@ class CircleLoss(PairBasedLoss):
         self.m = float(m)
         self.gamma = float(gamma)
 
-    def _loss(
-        self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool
-    ) -> torch.Tensor:
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
         s = matrix
         detached = s.detach()
         pos_logits = -self.gamma * F.relu(1 + self.m - detached) * (s - (1 - self.m))
         neg_logits = self.gamma * F.relu(detached + self.m) * (s - self.m)
-        per_anchor = F.softplus(
-            masked_logsumexp(pos_logits, pos) + masked_logsumexp(neg_logits, neg)
-        )
+        per_anchor = F.softplus(masked_logsumexp(pos_logits, pos) + masked_logsumexp(neg_logits, neg))
         complete = pos.any(dim=1) & neg.any(dim=1)
         return _avg_nonzero(per_anchor, complete)
 
@@ -915,9 +886,7 @@ class CrossBatchMemory(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(loss, PairBasedLoss):
-            raise ValueError(
-                f"loss must be a dmlkit pair-based loss (PairBasedLoss), got {type(loss).__name__}"
-            )
+            raise ValueError(f"loss must be a dmlkit pair-based loss (PairBasedLoss), got {type(loss).__name__}")
         if not loss.supports_reference:
             raise ValueError(f"{type(loss).__name__} cannot be used with a cross-batch memory")
         for name, value, minimum in (
@@ -963,26 +932,18 @@ class CrossBatchMemory(nn.Module):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_embeddings_and_labels(embeddings, labels)
         if embeddings.shape[1] != self.embedding_size:
-            raise ValueError(
-                f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}"
-            )
+            raise ValueError(f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}")
         if embeddings.shape[0] > self.memory_size:
-            raise ValueError(
-                f"the batch ({embeddings.shape[0]}) is larger than the memory ({self.memory_size})"
-            )
+            raise ValueError(f"the batch ({embeddings.shape[0]}) is larger than the memory ({self.memory_size})")
         self.iteration += 1
         if self.iteration <= self.start_iteration:
             return self.loss.compute_loss(embeddings, labels)
         slots = self._enqueue(embeddings, labels)
         memory = self.embedding_memory[: self.num_filled]
         memory_labels = self.label_memory[: self.num_filled]
-        self_mask = torch.zeros(
-            embeddings.shape[0], self.num_filled, dtype=torch.bool, device=embeddings.device
-        )
+        self_mask = torch.zeros(embeddings.shape[0], self.num_filled, dtype=torch.bool, device=embeddings.device)
         self_mask[torch.arange(embeddings.shape[0], device=embeddings.device), slots] = True
-        loss = self.memory_weight * self.loss.compute_loss(
-            embeddings, labels, memory, memory_labels, self_mask
-        )
+        loss = self.memory_weight * self.loss.compute_loss(embeddings, labels, memory, memory_labels, self_mask)
         if self.include_batch_loss:
             loss = loss + self.loss.compute_loss(embeddings, labels)
         return loss

@@ -164,9 +164,7 @@ class _ProxyLoss(nn.Module):
         self.embedding_size = _check_int("embedding_size", embedding_size, 1)
         self._proxies_per_class = proxies_per_class
         if negative_sampling not in (None, "random", "hardest"):
-            raise ValueError(
-                f"negative_sampling must be None, 'random' or 'hardest', got {negative_sampling!r}"
-            )
+            raise ValueError(f"negative_sampling must be None, 'random' or 'hardest', got {negative_sampling!r}")
         if negative_sampling == "hardest" and not self._supports_hardest:
             raise ValueError(
                 f"{type(self).__name__} supports negative_sampling='random' only: its negative "
@@ -186,18 +184,12 @@ class _ProxyLoss(nn.Module):
             num_negatives = _check_int("num_negatives", num_negatives, 1)
             if negative_pool_size is not None:
                 if negative_sampling != "hardest":
-                    raise ValueError(
-                        "negative_pool_size is used with negative_sampling='hardest' only"
-                    )
-                negative_pool_size = _check_int(
-                    "negative_pool_size", negative_pool_size, num_negatives
-                )
+                    raise ValueError("negative_pool_size is used with negative_sampling='hardest' only")
+                negative_pool_size = _check_int("negative_pool_size", negative_pool_size, num_negatives)
         self.negative_sampling = negative_sampling
         self.num_negatives = num_negatives
         self.negative_pool_size = negative_pool_size
-        self.proxies = nn.Parameter(
-            torch.empty(self.num_classes * proxies_per_class, self.embedding_size)
-        )
+        self.proxies = nn.Parameter(torch.empty(self.num_classes * proxies_per_class, self.embedding_size))
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -219,9 +211,7 @@ class _ProxyLoss(nn.Module):
                 f"got range [{int(labels.min())}, {int(labels.max())}]"
             )
 
-    def _normalized_proxies(
-        self, dtype: torch.dtype, rows: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def _normalized_proxies(self, dtype: torch.dtype, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Unit-norm proxies (all of them, or the given rows) in ``dtype``; differentiable."""
         proxies = self.proxies if rows is None else self.proxies[rows]
         return F.normalize(proxies.to(dtype), dim=1)
@@ -344,17 +334,13 @@ class ProxyNCALoss(_ProxyLoss):
         num_negatives: int | None = None,
         negative_pool_size: int | None = None,
     ) -> None:
-        super().__init__(
-            num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size
-        )
+        super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size)
         self.softmax_scale = _positive("softmax_scale", softmax_scale)
         self.exclude_positive_from_denominator = bool(exclude_positive_from_denominator)
         nn.init.normal_(self.proxies)
 
     @classmethod
-    def proxynca_plus_plus(
-        cls, num_classes: int, embedding_size: int, **kwargs: object
-    ) -> "ProxyNCALoss":
+    def proxynca_plus_plus(cls, num_classes: int, embedding_size: int, **kwargs: object) -> ProxyNCALoss:
         """The loss with ProxyNCA++'s settings (Teh et al., ECCV 2020).
 
         ``softmax_scale=9`` (temperature 1/9), the positive kept in the denominator, proxies
@@ -400,8 +386,7 @@ class ProxyNCALoss(_ProxyLoss):
         return (
             f"num_classes={self.num_classes}, embedding_size={self.embedding_size}, "
             f"softmax_scale={self.softmax_scale}, "
-            f"exclude_positive_from_denominator={self.exclude_positive_from_denominator}"
-            + self._sampling_repr()
+            f"exclude_positive_from_denominator={self.exclude_positive_from_denominator}" + self._sampling_repr()
         )
 
 
@@ -533,9 +518,7 @@ class _SoftAssignmentSimilarity(torch.autograd.Function):
         return out
 
 
-def _center_regularization(
-    proxies: torch.Tensor, num_classes: int, centers_per_class: int, eps: float
-) -> torch.Tensor:
+def _center_regularization(proxies: torch.Tensor, num_classes: int, centers_per_class: int, eps: float) -> torch.Tensor:
     """Qian et al.'s centre regulariser (see :class:`SparseCentersRegularizer`)."""
     k = centers_per_class
     if k < 2:
@@ -590,10 +573,7 @@ class SparseCentersRegularizer(nn.Module):
         return _center_regularization(centers, self.num_classes, self.centers_per_class, self.eps)
 
     def extra_repr(self) -> str:
-        return (
-            f"num_classes={self.num_classes}, centers_per_class={self.centers_per_class}, "
-            f"eps={self.eps}"
-        )
+        return f"num_classes={self.num_classes}, centers_per_class={self.centers_per_class}, eps={self.eps}"
 
 
 class SoftTripleLoss(_ProxyLoss):
@@ -664,9 +644,7 @@ class SoftTripleLoss(_ProxyLoss):
 
     def center_regularization(self) -> torch.Tensor:
         """The regulariser ``R`` (without ``τ``) of the current centres."""
-        return _center_regularization(
-            self.proxies, self.num_classes, self.centers_per_class, self.regularizer_eps
-        )
+        return _center_regularization(self.proxies, self.num_classes, self.centers_per_class, self.regularizer_eps)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self._check_inputs(embeddings, labels)
@@ -750,9 +728,7 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
         num_negatives: int | None = None,
         negative_pool_size: int | None = None,
     ) -> None:
-        super().__init__(
-            num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size
-        )
+        super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size)
         self.temperature = _positive("temperature", temperature)
         nn.init.normal_(self.proxies)
 

@@ -155,8 +155,7 @@ class SignalToNoiseRatioContrastiveLoss(ContrastiveLoss):
 
     def extra_repr(self) -> str:
         return (
-            f"pos_margin={self.pos_margin}, neg_margin={self.neg_margin}, "
-            f"regularizer_weight={self.regularizer_weight}"
+            f"pos_margin={self.pos_margin}, neg_margin={self.neg_margin}, regularizer_weight={self.regularizer_weight}"
         )
 
 
@@ -205,9 +204,7 @@ class SignalToNoiseRatioTripletLoss(TripletMarginLoss):
         reduction: Literal["avg_nonzero", "mean"] = "avg_nonzero",
         smooth_loss: bool = False,
     ) -> None:
-        super().__init__(
-            margin, mining, _require_snr(distance), reduction=reduction, smooth_loss=smooth_loss
-        )
+        super().__init__(margin, mining, _require_snr(distance), reduction=reduction, smooth_loss=smooth_loss)
         check_non_negative("regularizer_weight", regularizer_weight)
         self.regularizer_weight = float(regularizer_weight)
         self.regularizer = ZeroMeanRegularizer(normalize_regularizer)
