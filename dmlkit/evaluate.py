@@ -40,7 +40,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from dmlkit.ranking import MetricAccumulator, check_chunk_size, check_ks, retrieval_queries
 from dmlkit.utils import check_embeddings_and_labels, check_probability
 
 __all__ = [
@@ -177,22 +178,6 @@ def _check_distance(distance: str) -> None:
         raise ValueError(f"unknown distance {distance!r}; choose one of {list(DISTANCES)}")
 
 
-def _check_ks(ks: Iterable[int], num_items: int) -> tuple[int, ...]:
-    if isinstance(ks, (int, np.integer)):
-        ks = (ks,)
-    ks = tuple(ks)
-    if not ks:
-        raise ValueError("ks must name at least one k")
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"every k in ks must be a positive integer, got ks={ks!r}")
-        if k > num_items - 1:
-            raise ValueError(
-                f"k={k} needs at least {k + 1} embeddings (the query is excluded from its neighbours), got {num_items}"
-            )
-    return tuple(int(k) for k in ks)
-
-
 def _prepare(embeddings: torch.Tensor, distance: str) -> torch.Tensor:
     """float32 (float64 kept), L2-normalised for cosine exactly as PML's ``CosineSimilarity``."""
     if embeddings.dtype != torch.float64:
@@ -311,21 +296,10 @@ def _per_query_scores(
     """
     check_embeddings_and_labels(embeddings, labels)
     _check_distance(distance)
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    num_items = embeddings.shape[0]
-    ks = _check_ks(ks, num_items)
-    device = embeddings.device
-    labels = labels.to(device)
-
-    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    others = counts[inverse] - 1  # R of every item: the other items of its class
-    query_mask = others > 0
-    if not bool(query_mask.any()):
-        raise ValueError(
-            f"no query has another item of its class among the {num_items} embeddings (every "
-            "class has a single item), so there is nothing to retrieve"
-        )
+    check_chunk_size(chunk_size)
+    ks = check_ks(ks, embeddings.shape[0])
+    labels = labels.to(embeddings.device)
+    others, query_mask = retrieval_queries(labels)  # R of every item: the other items of its class
 
     # PML's k for MAP@R and R-Precision is the largest R ("max_bin_count" minus the query); the
     # Recall@k that need more neighbours than that get their own top-k search (same tie order as
@@ -341,22 +315,14 @@ def _per_query_scores(
     else:
         found = _torch_neighbours(_prepare(embeddings, distance), query_mask, search_ks, distance, chunk_size)
 
-    parts: dict[str, list[torch.Tensor]] = {"query_index": []}
+    accumulator = MetricAccumulator(ks, max_r)
+    query_indices = []
     for query_index, neighbours in found:
-        parts["query_index"].append(query_index)
+        query_indices.append(query_index)
         query_labels = labels[query_index].unsqueeze(1)
         hits = [labels[indices] == query_labels for indices in neighbours]
-        for k in ks:
-            source = hits[0] if k <= search_ks[0] else hits[1]
-            parts.setdefault(f"hit@{k}", []).append(source[:, :k].any(dim=1))
-        r = others[query_index].unsqueeze(1)
-        rank = torch.arange(1, max_r + 1, device=device)
-        relevant = hits[0] & (rank <= r)  # same-class neighbours among the first R
-        precision = relevant.cumsum(dim=1).to(torch.float64) / rank  # P@i at every rank i
-        r64 = r.squeeze(1).to(torch.float64)
-        parts.setdefault("average_precision_at_r", []).append((precision * relevant).sum(dim=1) / r64)
-        parts.setdefault("r_precision", []).append(relevant.sum(dim=1) / r64)
-    return {name: torch.cat(values) for name, values in parts.items()}
+        accumulator.add(hits[0], others[query_index], hits[1] if len(hits) > 1 else None)
+    return {"query_index": torch.cat(query_indices), **accumulator.per_query()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,8 +379,7 @@ def retrieval_metrics(
             no query with another item of its class.
     """
     scores = _per_query_scores(embeddings, labels, ks, distance, chunk_size, use_faiss)
-    ks = _check_ks(ks, len(labels))
-    results = {f"recall@{k}": scores[f"hit@{k}"].double().mean().item() for k in ks}
+    results = {f"recall@{k}": scores[f"hit@{k}"].double().mean().item() for k in check_ks(ks, len(labels))}
     results["map@r"] = scores["average_precision_at_r"].mean().item()
     results["r_precision"] = scores["r_precision"].mean().item()
     return results

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmlkit.distances import snr_ranking_embeddings
+from dmlkit.ranking import MetricAccumulator, check_chunk_size, check_ks, retrieval_queries
 from dmlkit.utils import check_embeddings, check_embeddings_and_labels
 
 __all__ = [
@@ -231,16 +232,6 @@ def hamming_distance(codes: torch.Tensor, others: torch.Tensor | None = None) ->
     return torch.round((bits - inner) / 2).to(torch.int64)
 
 
-def _check_ks(ks: int | Sequence[int], num_items: int) -> tuple[int, ...]:
-    ks = (ks,) if isinstance(ks, int) else tuple(ks)
-    if not ks:
-        raise ValueError("ks must name at least one k")
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= num_items - 1:
-            raise ValueError(f"every k must be an integer in [1, {num_items - 1}], got ks={ks!r}")
-    return ks
-
-
 def hamming_retrieval_metrics(
     codes: torch.Tensor,
     labels: torch.Tensor,
@@ -272,17 +263,13 @@ def hamming_retrieval_metrics(
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
     num_items, bits = codes.shape
-    ks = _check_ks(ks, num_items)
+    ks = check_ks(ks, num_items)
+    check_chunk_size(chunk_size)
     if chunk_size is None:
         chunk_size = max(1, _CHUNK_BUDGET_BYTES // (40 * num_items))
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     labels = labels.to(codes.device)
-    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    others = counts[inverse] - 1
-    queries = (others > 0).nonzero().flatten()
-    if queries.numel() == 0:
-        raise ValueError("no query has another item of its class: there is nothing to retrieve")
+    others, is_query = retrieval_queries(labels)
+    queries = is_query.nonzero().flatten()
     max_r = int(others.max())
     depth = min(max(max_r, *ks), num_items - 1)
     # key = 2 H N + secondary, secondary in [0, 2N): distinct for every item of a row, ordered by
@@ -292,8 +279,7 @@ def hamming_retrieval_metrics(
     index = torch.arange(num_items, device=codes.device, dtype=dtype)
     self_key = float(2 * num_items * (bits + 1))  # beyond every real key
 
-    hits_at = {k: [] for k in ks}
-    average_precision, r_precision = [], []
+    accumulator = MetricAccumulator(ks, max_r)
     for start in range(0, queries.numel(), chunk_size):
         rows = queries[start : start + chunk_size]
         same = labels[rows].unsqueeze(1) == labels.unsqueeze(0)
@@ -306,17 +292,5 @@ def hamming_retrieval_metrics(
         key += index
         key[torch.arange(rows.numel(), device=codes.device), rows] = self_key
         order = torch.topk(key, depth, dim=1, largest=False, sorted=True).indices
-        hits = same.gather(1, order)
-        for k in ks:
-            hits_at[k].append(hits[:, :k].any(dim=1))
-        r = others[rows].unsqueeze(1)
-        rank = torch.arange(1, depth + 1, device=codes.device)
-        relevant = hits & (rank <= r)
-        precision = relevant.cumsum(dim=1).to(torch.float64) / rank
-        r64 = r.squeeze(1).to(torch.float64)
-        average_precision.append((precision * relevant).sum(dim=1) / r64)
-        r_precision.append(relevant.sum(dim=1) / r64)
-    results = {f"recall@{k}": torch.cat(hits_at[k]).double().mean().item() for k in ks}
-    results["map@r"] = torch.cat(average_precision).mean().item()
-    results["r_precision"] = torch.cat(r_precision).mean().item()
-    return results
+        accumulator.add(same.gather(1, order), others[rows])
+    return accumulator.result()

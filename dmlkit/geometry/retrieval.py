@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from dmlkit.geometry.poincare import _check_c, dist
+from dmlkit.ranking import MetricAccumulator, check_chunk_size, check_ks, retrieval_queries
 from dmlkit.utils import check_embeddings, check_embeddings_and_labels
 
 __all__ = [
@@ -63,27 +64,6 @@ __all__ = [
 _CHUNK_BUDGET_BYTES = 256 * 2**20
 # A block's distance or ranking-key computation holds about this many (Q, N) temporaries.
 _TEMPORARIES = 8
-
-
-def _check_ks(ks: Iterable[int] | int, num_items: int) -> tuple[int, ...]:
-    if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
-        ks = (ks,)
-    ks = tuple(ks)
-    if not ks:
-        raise ValueError("ks must name at least one k")
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"every k in ks must be a positive integer, got ks={ks!r}")
-        if k > num_items - 1:
-            raise ValueError(
-                f"k={k} needs at least {k + 1} embeddings (the query is excluded from its neighbours), got {num_items}"
-            )
-    return tuple(int(k) for k in ks)
-
-
-def _check_chunk_size(chunk_size: int | None) -> None:
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
 
 
 def _rows_per_chunk(num_items: int, element_size: int, chunk_size: int | None) -> int:
@@ -154,46 +134,25 @@ def distance_retrieval_metrics(
     check_embeddings_and_labels(embeddings, labels)
     if not callable(distance_fn):
         raise TypeError(f"distance_fn must be callable, got {type(distance_fn).__name__}")
-    _check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size)
     num_items = embeddings.shape[0]
-    ks = _check_ks(ks, num_items)
+    ks = check_ks(ks, num_items)
     x = embeddings.detach().to(dtype)
     labels = labels.to(x.device)
-
-    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    others = counts[inverse] - 1  # R of every item
-    queries = (others > 0).nonzero().flatten()
-    if queries.numel() == 0:
-        raise ValueError(
-            f"no query has another item of its class among the {num_items} embeddings (every "
-            "class has a single item), so there is nothing to retrieve"
-        )
+    others, is_query = retrieval_queries(labels)  # R of every item
+    queries = is_query.nonzero().flatten()
     max_r = int(others.max())
     depth = max(max_r, max(ks))
-    rank = torch.arange(1, max_r + 1, device=x.device)
     rows = _rows_per_chunk(num_items, x.element_size(), chunk_size)
 
-    hits_at = {k: [] for k in ks}
-    average_precision, r_precision = [], []
+    accumulator = MetricAccumulator(ks, max_r)
     for start in range(0, queries.numel(), rows):
         query_index = queries[start : start + rows]
         d = _block_distances(distance_fn, x[query_index], x).clone()
         d[torch.arange(query_index.numel(), device=x.device), query_index] = float("inf")
         _, neighbours = torch.topk(d, depth, dim=1, largest=False, sorted=True)
-        hits = labels[neighbours] == labels[query_index].unsqueeze(1)
-        for k in ks:
-            hits_at[k].append(hits[:, :k].any(dim=1))
-        r = others[query_index]
-        relevant = hits[:, :max_r] & (rank.unsqueeze(0) <= r.unsqueeze(1))
-        precision = relevant.cumsum(dim=1).to(torch.float64) / rank
-        r64 = r.to(torch.float64)
-        average_precision.append((precision * relevant).sum(dim=1) / r64)
-        r_precision.append(relevant.sum(dim=1) / r64)
-
-    results = {f"recall@{k}": torch.cat(hits_at[k]).double().mean().item() for k in ks}
-    results["map@r"] = torch.cat(average_precision).mean().item()
-    results["r_precision"] = torch.cat(r_precision).mean().item()
-    return results
+        accumulator.add(labels[neighbours] == labels[query_index].unsqueeze(1), others[query_index])
+    return accumulator.result()
 
 
 def hyperbolic_retrieval_metrics(
@@ -266,7 +225,7 @@ def hyperbolic_knn(
     c = _check_c(c)
     check_embeddings(embeddings)
     _check_in_ball(embeddings, c)
-    _check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size)
     n = embeddings.shape[0]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be an integer, got {k!r}")

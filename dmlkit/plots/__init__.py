@@ -17,6 +17,7 @@ papermill-executed notebook alike. (A bare ``Figure`` as a cell's last value is 
 only after ``%matplotlib inline``; without it, IPython prints ``<Figure size ...>``.)
 """
 
+from dmlkit.plots import comparisons, curves, embedding_maps, figure, images, planes
 from dmlkit.plots.comparisons import plot_grouped_scatter, plot_leaderboard
 from dmlkit.plots.curves import (
     plot_metric_trajectories,
@@ -47,31 +48,10 @@ from dmlkit.plots.planes import (
 )
 
 __all__ = [
-    "panel_grid",
-    "save_figure",
-    "show",
-    "class_colors",
-    "umap_2d",
-    "plot_umap",
-    "umap_grid",
-    "umap_with_proxies",
-    "proxy_umap_grid",
-    "plot_episode_maps",
-    "plot_poincare_disk",
-    "image_grid",
-    "plot_retrieval",
-    "plot_training_curves",
-    "plot_spectrum",
-    "plot_rho_vs_metric",
-    "plot_weight_curves",
-    "plot_scaling",
-    "plot_metric_trajectories",
-    "plot_sweep",
-    "plot_similarity_plane",
-    "plot_pair_selection",
-    "plot_decision_regions",
-    "plot_contour_panels",
-    "plot_proxy_forces",
-    "plot_grouped_scatter",
-    "plot_leaderboard",
+    *figure.__all__,
+    *embedding_maps.__all__,
+    *images.__all__,
+    *curves.__all__,
+    *planes.__all__,
+    *comparisons.__all__,
 ]

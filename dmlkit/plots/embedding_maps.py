@@ -124,17 +124,45 @@ def umap_grid(
     suptitle: str | None = None,
     save: str | os.PathLike | None = None,
 ) -> Figure:
-    """Several methods side by side: ``maps[name] = (coords, labels)`` (coords from :func:`umap_2d`)."""
+    """Several methods side by side: ``maps[name] = (coords, labels)`` (coords from :func:`umap_2d`),
+    or ``(coords, labels, proxy_coords, proxy_labels)`` to draw proxies too (see
+    :func:`proxy_umap_grid`)."""
+    return _map_grid("umap_grid", maps, ncols, highlight, point_size, suptitle, save)
+
+
+def _map_grid(caller, maps, ncols, highlight, point_size, suptitle, save) -> Figure:
     if not maps:
-        raise ValueError("umap_grid needs at least one map")
+        raise ValueError(f"{caller} needs at least one map")
     fig, axes = panel_grid(len(maps), ncols, panel_size=(4, 4))
-    for ax, (name, (coords, labels)) in zip(axes, maps.items()):
-        _scatter_classes(ax, np.asarray(coords), _numpy(labels).astype(int), highlight, point_size)
+    for ax, (name, entry) in zip(axes, maps.items()):
+        coords, labels = np.asarray(entry[0]), _numpy(entry[1]).astype(int)
+        if len(entry) == 4:
+            proxy_coords, proxy_labels = np.asarray(entry[2]), _numpy(entry[3]).astype(int)
+            if len(coords) != len(labels) or len(proxy_coords) != len(proxy_labels):
+                raise ValueError(f"map {name!r}: one label per point and per proxy is needed")
+        _scatter_classes(ax, coords, labels, highlight, point_size)
+        if len(entry) == 4:
+            _draw_proxies(ax, labels, proxy_coords, proxy_labels, highlight)
         ax.set_title(name)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
     return save_figure(fig, save)
+
+
+def _draw_proxies(ax, labels: np.ndarray, proxy_coords: np.ndarray, proxy_labels: np.ndarray, highlight) -> None:
+    """Proxies as stars with a black edge in their class's colour; grey when not highlighted."""
+    colors = class_colors(int(max(labels.max(), proxy_labels.max())) + 1)
+    chosen = np.isin(proxy_labels, list(highlight)) if highlight else np.ones(len(proxy_labels), bool)
+    ax.scatter(*proxy_coords[~chosen].T, s=40, marker="*", c="0.6", edgecolors="0.3", linewidths=0.4)
+    ax.scatter(
+        *proxy_coords[chosen].T,
+        s=110,
+        marker="*",
+        color=colors[proxy_labels[chosen]],
+        edgecolors="black",
+        linewidths=0.7,
+    )
 
 
 def umap_with_proxies(
@@ -175,32 +203,9 @@ def proxy_umap_grid(
     """Maps of embeddings with their proxies: ``maps[name] = (coords, labels, proxy_coords, proxy_labels)``
     (coordinates from :func:`umap_with_proxies`). Proxies are stars with a black edge, in their
     class's colour; with ``highlight`` the other classes and their proxies are grey."""
-    if not maps:
-        raise ValueError("proxy_umap_grid needs at least one map")
-    fig, axes = panel_grid(len(maps), ncols, panel_size=(4, 4))
-    for ax, (name, (coords, labels, proxy_coords, proxy_labels)) in zip(axes, maps.items()):
-        labels = _numpy(labels).astype(int)
-        proxy_labels = _numpy(proxy_labels).astype(int)
-        coords, proxy_coords = np.asarray(coords), np.asarray(proxy_coords)
-        if len(coords) != len(labels) or len(proxy_coords) != len(proxy_labels):
-            raise ValueError(f"map {name!r}: one label per point and per proxy is needed")
-        _scatter_classes(ax, coords, labels, highlight, point_size)
-        colors = class_colors(int(max(labels.max(), proxy_labels.max())) + 1)
-        chosen = np.isin(proxy_labels, list(highlight)) if highlight else np.ones(len(proxy_labels), bool)
-        ax.scatter(*proxy_coords[~chosen].T, s=40, marker="*", c="0.6", edgecolors="0.3", linewidths=0.4)
-        ax.scatter(
-            *proxy_coords[chosen].T,
-            s=110,
-            marker="*",
-            color=colors[proxy_labels[chosen]],
-            edgecolors="black",
-            linewidths=0.7,
-        )
-        ax.set_title(name)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return save_figure(fig, save)
+    if any(len(entry) != 4 for entry in maps.values()):
+        raise ValueError("proxy_umap_grid expects (coords, labels, proxy_coords, proxy_labels) per map")
+    return _map_grid("proxy_umap_grid", maps, ncols, highlight, point_size, suptitle, save)
 
 
 def plot_episode_maps(
