@@ -18,7 +18,15 @@ from torch import nn
 
 from dmlkit.utils import check_embeddings, check_positive
 
-__all__ = ["Distance", "EuclideanDistance", "DotProductSimilarity", "CosineSimilarity", "SNRDistance", "get_distance"]
+__all__ = [
+    "Distance",
+    "DistanceModule",
+    "EuclideanDistance",
+    "DotProductSimilarity",
+    "CosineSimilarity",
+    "SNRDistance",
+    "get_distance",
+]
 
 
 class Distance(nn.Module):
@@ -241,3 +249,20 @@ def get_distance(name: str | Distance) -> Distance:
     if name not in table:
         raise ValueError(f"unknown distance {name!r}; choose one of {sorted(table)}")
     return table[name]()
+
+
+class DistanceModule(nn.Module):
+    """A module computed on a :class:`Distance` (a loss, a miner): holds it as ``self.distance``,
+    :meth:`default_distance` when none is given, and refuses anything that is not a
+    :class:`Distance`."""
+
+    def __init__(self, distance: Distance | None = None) -> None:
+        super().__init__()
+        if distance is None:
+            distance = self.default_distance()
+        if not isinstance(distance, Distance):
+            raise ValueError(f"distance must be a dmlkit.distances.Distance, got {type(distance).__name__}")
+        self.distance = distance
+
+    def default_distance(self) -> Distance:
+        return EuclideanDistance()

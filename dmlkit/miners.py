@@ -23,9 +23,8 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from torch import nn
 
-from dmlkit.distances import CosineSimilarity, Distance, EuclideanDistance
+from dmlkit.distances import CosineSimilarity, Distance, DistanceModule
 from dmlkit.utils import check_embeddings_and_labels, check_non_negative, check_probability
 
 __all__ = [
@@ -189,19 +188,24 @@ def multi_similarity_masks(
     return pos_keep, neg_keep
 
 
-class _Miner(nn.Module):
-    """Shared input handling: validation, the matrix and the pair masks, all without gradient."""
+class _Miner(DistanceModule):
+    """Shared input handling: validation, the matrix and the pair masks, all without gradient.
 
-    def __init__(self, distance: Distance | None) -> None:
-        super().__init__()
-        if distance is None:
-            distance = self.default_distance()
-        if not isinstance(distance, Distance):
-            raise ValueError(f"distance must be a dmlkit.distances.Distance, got {type(distance).__name__}")
-        self.distance = distance
+    ``forward(embeddings, labels, ref_emb=None, ref_labels=None)`` validates the inputs, computes
+    the distance matrix and the positive/negative masks, and hands them to :meth:`mine`.
+    """
 
-    def default_distance(self) -> Distance:
-        return EuclideanDistance()
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        ref_emb: torch.Tensor | None = None,
+        ref_labels: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
+        return self.mine(*self._prepare(embeddings, labels, ref_emb, ref_labels))
+
+    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
 
     @torch.no_grad()
     def _prepare(
@@ -249,14 +253,7 @@ class TripletMarginMiner(_Miner):
         self.margin = float(margin)
         self.type_of_triplets = type_of_triplets
 
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        matrix, pos, neg = self._prepare(embeddings, labels, ref_emb, ref_labels)
+    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
         dist = _closer_is_smaller(matrix, self.distance)
         keep = triplet_mask(dist, pos, neg, self.margin, self.type_of_triplets)
         a, p, n = torch.nonzero(keep, as_tuple=True)
@@ -278,14 +275,7 @@ class BatchHardMiner(_Miner):
     def __init__(self, distance: Distance | None = None) -> None:
         super().__init__(distance)
 
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        matrix, pos, neg = self._prepare(embeddings, labels, ref_emb, ref_labels)
+    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
         dist = _closer_is_smaller(matrix, self.distance)
         hardest_positive, hardest_negative, valid = batch_hard_triplets(dist, pos, neg)
         anchors = torch.nonzero(valid, as_tuple=True)[0]
@@ -312,14 +302,7 @@ class MultiSimilarityMiner(_Miner):
     def default_distance(self) -> Distance:
         return CosineSimilarity()
 
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        matrix, pos, neg = self._prepare(embeddings, labels, ref_emb, ref_labels)
+    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
         sim = matrix if self.distance.is_similarity else -matrix
         pos_keep, neg_keep = multi_similarity_masks(sim, pos, neg, self.epsilon)
         return masks_to_pairs(pos_keep, neg_keep)

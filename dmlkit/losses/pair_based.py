@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.distances import CosineSimilarity, Distance, DotProductSimilarity, EuclideanDistance
+from dmlkit.distances import CosineSimilarity, Distance, DistanceModule, DotProductSimilarity
 from dmlkit.miners import batch_hard_triplets, multi_similarity_masks, pair_masks, switch_negatives
 from dmlkit.utils import (
     check_embeddings_and_labels,
@@ -144,7 +144,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-class PairBasedLoss(nn.Module):
+class PairBasedLoss(DistanceModule):
     """Shared machinery: input checks, the ``(M, N)`` matrix and the pair masks.
 
     Subclasses implement :meth:`_loss` on ``(matrix, pos, neg)``. :meth:`compute_loss` is the
@@ -162,17 +162,6 @@ class PairBasedLoss(nn.Module):
     #: its own tuples instead of using the masks, as the N-pair loss does).
     supports_rho_regularization: ClassVar[bool] = True
     p_switch: float = 0.0
-
-    def __init__(self, distance: Distance | None = None) -> None:
-        super().__init__()
-        if distance is None:
-            distance = self.default_distance()
-        if not isinstance(distance, Distance):
-            raise ValueError(f"distance must be a dmlkit.distances.Distance, got {type(distance).__name__}")
-        self.distance = distance
-
-    def default_distance(self) -> Distance:
-        return EuclideanDistance()
 
     def forward(
         self,

@@ -211,6 +211,20 @@ class _ProxyLoss(nn.Module):
                 f"got range [{int(labels.min())}, {int(labels.max())}]"
             )
 
+    def _prepare(
+        self, embeddings: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """Validate, L2-normalise and, with negative sampling, draw the classes of this step:
+        ``(normalized, rows, targets, correction)`` where ``rows`` are the proxies' classes taken
+        (``None``: all), ``targets`` the labels' positions among them and ``correction`` the
+        log-probability correction of the sampled logits (``None`` without sampling)."""
+        self._check_inputs(embeddings, labels)
+        normalized = F.normalize(embeddings, dim=1)
+        if self.negative_sampling is None:
+            return normalized, None, labels, None
+        subset = self._sample(normalized, labels)
+        return normalized, subset.classes, subset.targets, self._log_correction(subset, embeddings.dtype)
+
     def _normalized_proxies(self, dtype: torch.dtype, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Unit-norm proxies (all of them, or the given rows) in ``dtype``; differentiable."""
         proxies = self.proxies if rows is None else self.proxies[rows]
@@ -364,13 +378,7 @@ class ProxyNCALoss(_ProxyLoss):
         return loss
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self._check_inputs(embeddings, labels)
-        normalized = F.normalize(embeddings, dim=1)
-        rows, targets, correction = None, labels, None
-        if self.negative_sampling is not None:
-            subset = self._sample(normalized, labels)
-            rows, targets = subset.classes, subset.targets
-            correction = self._log_correction(subset, embeddings.dtype)
+        normalized, rows, targets, correction = self._prepare(embeddings, labels)
         proxies = self._normalized_proxies(embeddings.dtype, rows)
         # -s ||x - p||^2 = 2 s cos - 2 s; the constant cancels in the softmax.
         logits = (normalized * (2.0 * self.softmax_scale)) @ proxies.T
@@ -647,13 +655,7 @@ class SoftTripleLoss(_ProxyLoss):
         return _center_regularization(self.proxies, self.num_classes, self.centers_per_class, self.regularizer_eps)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self._check_inputs(embeddings, labels)
-        normalized = F.normalize(embeddings, dim=1)
-        classes, targets, correction = None, labels, None
-        if self.negative_sampling is not None:
-            subset = self._sample(normalized, labels)
-            classes, targets = subset.classes, subset.targets
-            correction = self._log_correction(subset, embeddings.dtype)
+        normalized, classes, targets, correction = self._prepare(embeddings, labels)
         k = self.centers_per_class
         # Centres in k-major order: column k * S + j of z is centre k of the j-th class taken.
         if classes is None:
@@ -733,13 +735,7 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
         nn.init.normal_(self.proxies)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self._check_inputs(embeddings, labels)
-        normalized = F.normalize(embeddings, dim=1)
-        rows, targets, correction = None, labels, None
-        if self.negative_sampling is not None:
-            subset = self._sample(normalized, labels)
-            rows, targets = subset.classes, subset.targets
-            correction = self._log_correction(subset, embeddings.dtype)
+        normalized, rows, targets, correction = self._prepare(embeddings, labels)
         proxies = self._normalized_proxies(embeddings.dtype, rows)
         logits = (normalized / self.temperature) @ proxies.T
         if correction is not None:

@@ -93,7 +93,29 @@ def _require_snr(distance: Distance | None) -> SNRDistance:
     return distance
 
 
-class SignalToNoiseRatioContrastiveLoss(ContrastiveLoss):
+class _ZeroMeanRegularized:
+    """Adds ``regularizer_weight *`` :class:`ZeroMeanRegularizer` ``(embeddings)`` to the loss
+    of the class it is mixed into (before it in the bases), once for both SNR losses."""
+
+    def _init_regularizer(self, regularizer_weight: float, normalize_regularizer: bool) -> None:
+        check_non_negative("regularizer_weight", regularizer_weight)
+        self.regularizer_weight = float(regularizer_weight)
+        self.regularizer = ZeroMeanRegularizer(normalize_regularizer)
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        ref_emb: torch.Tensor | None = None,
+        ref_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        loss = super().forward(embeddings, labels, ref_emb, ref_labels)
+        if self.regularizer_weight > 0:
+            loss = loss + self.regularizer_weight * self.regularizer(embeddings)
+        return loss
+
+
+class SignalToNoiseRatioContrastiveLoss(_ZeroMeanRegularized, ContrastiveLoss):
     """The SNR contrastive loss of DSML (Yuan, Deng, Tang, Tang & Chen, CVPR 2019,
     "Signal-To-Noise Ratio: A Robust Distance Metric for Deep Metric Learning", Sec. 3), in PML's
     form.
@@ -137,21 +159,7 @@ class SignalToNoiseRatioContrastiveLoss(ContrastiveLoss):
         normalize_regularizer: bool = False,
     ) -> None:
         super().__init__(pos_margin, neg_margin, _require_snr(distance))
-        check_non_negative("regularizer_weight", regularizer_weight)
-        self.regularizer_weight = float(regularizer_weight)
-        self.regularizer = ZeroMeanRegularizer(normalize_regularizer)
-
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        loss = super().forward(embeddings, labels, ref_emb, ref_labels)
-        if self.regularizer_weight > 0:
-            loss = loss + self.regularizer_weight * self.regularizer(embeddings)
-        return loss
+        self._init_regularizer(regularizer_weight, normalize_regularizer)
 
     def extra_repr(self) -> str:
         return (
@@ -159,7 +167,7 @@ class SignalToNoiseRatioContrastiveLoss(ContrastiveLoss):
         )
 
 
-class SignalToNoiseRatioTripletLoss(TripletMarginLoss):
+class SignalToNoiseRatioTripletLoss(_ZeroMeanRegularized, TripletMarginLoss):
     """The SNR triplet loss in Roth et al.'s setting (Roth, Milbich, Sinha, Gupta, Ommer & Cohen,
     ICML 2020, "Revisiting Training Strategies and Generalization Performance in Deep Metric
     Learning", their "SNR" criterion), on the SNR distance of Yuan et al. (CVPR 2019, Sec. 3).
@@ -205,21 +213,7 @@ class SignalToNoiseRatioTripletLoss(TripletMarginLoss):
         smooth_loss: bool = False,
     ) -> None:
         super().__init__(margin, mining, _require_snr(distance), reduction=reduction, smooth_loss=smooth_loss)
-        check_non_negative("regularizer_weight", regularizer_weight)
-        self.regularizer_weight = float(regularizer_weight)
-        self.regularizer = ZeroMeanRegularizer(normalize_regularizer)
-
-    def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        loss = super().forward(embeddings, labels, ref_emb, ref_labels)
-        if self.regularizer_weight > 0:
-            loss = loss + self.regularizer_weight * self.regularizer(embeddings)
-        return loss
+        self._init_regularizer(regularizer_weight, normalize_regularizer)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, regularizer_weight={self.regularizer_weight}"
