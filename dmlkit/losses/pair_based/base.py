@@ -1,0 +1,139 @@
+"""The machinery every pair-based loss shares: masked reductions, argument checks and
+:class:`PairBasedLoss` (inputs, the ``(M, N)`` matrix, the pair masks, ρ-regularisation)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from dmlkit.distances import Distance, DistanceModule
+from dmlkit.miners import pair_masks, switch_negatives
+from dmlkit.utils import check_embeddings_and_labels
+
+__all__ = ["masked_logsumexp", "PairBasedLoss"]
+
+
+def masked_logsumexp(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    dim: int = 1,
+    add_one: bool = False,
+    empty_value: float = 0.0,
+) -> torch.Tensor:
+    """``log sum_{mask} exp(x)`` along ``dim``; with ``add_one``, ``log(1 + sum_{mask} exp(x))``.
+
+    ``add_one`` is the log-sum-exp with an extra zero logit, the ``log(1 + sum exp)`` of the
+    multi-similarity and N-pair losses. Without it, a row whose mask is empty (a log of an empty
+    sum) returns ``empty_value``; with it such a row returns 0. The largest logit is subtracted
+    first (detached, so the gradient is that of the plain formula) and masked entries get exactly
+    zero gradient, also in empty rows.
+    """
+    x = torch.where(mask, x, float("-inf"))
+    shift = x.detach().amax(dim=dim, keepdim=True)
+    if add_one:
+        shift = shift.clamp_min(0.0)  # the zero logit takes part in the maximum
+        total = torch.exp(x - shift).sum(dim=dim, keepdim=True) + torch.exp(-shift)
+        return (shift + torch.log(total)).squeeze(dim)
+    has_any = mask.any(dim=dim, keepdim=True)
+    shift = torch.where(has_any, shift, torch.zeros_like(shift))
+    total = torch.exp(x - shift).sum(dim=dim, keepdim=True)
+    safe_log = torch.log(torch.where(has_any, total, torch.ones_like(total)))
+    empty = torch.full_like(shift, empty_value)
+    return torch.where(has_any, shift + safe_log, empty).squeeze(dim)
+
+
+def _avg_nonzero(terms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the strictly positive ``terms`` inside ``mask`` (0 when there are none).
+
+    PML's ``AvgNonZeroReducer``: terms that are already satisfied (0) do not dilute the mean.
+    """
+    terms = terms * mask  # terms are finite; a product is cheaper than torch.where on CPU
+    count = (terms > 0).sum()
+    return terms.sum() / count.clamp_min(1)
+
+
+def _masked_mean(terms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``terms`` inside ``mask`` (0 when the mask is empty)."""
+    return (terms * mask).sum() / mask.sum().clamp_min(1)
+
+
+def _beyond(distance: Distance, x: torch.Tensor | float, y: torch.Tensor | float) -> torch.Tensor:
+    """How far ``x`` lies beyond ``y`` on the "far" side: ``x - y`` for a distance, ``y - x`` for a
+    similarity (PML's ``distance.margin(x, y)``). Lets one hinge formula serve both kinds."""
+    return y - x if distance.is_similarity else x - y  # type: ignore[return-value]
+
+
+def _check_real(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite real number."""
+    try:
+        finite = torch.isfinite(torch.tensor(float(value))).item()
+    except (TypeError, ValueError):
+        finite = False
+    if isinstance(value, bool) or not finite:
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+class PairBasedLoss(DistanceModule):
+    """Shared machinery: input checks, the ``(M, N)`` matrix and the pair masks.
+
+    Subclasses implement :meth:`_loss` on ``(matrix, pos, neg)``. :meth:`compute_loss` is the
+    internal entry point that also takes a reference set and a ``self_mask`` (pairs that are one
+    sample seen twice, as in a cross-batch memory), without re-validating its inputs.
+
+    ``p_switch`` (0 by default) is Roth et al.'s ρ-regularisation: in training mode each anchor,
+    with this probability, gets one of its positives as a negative
+    (:func:`~dmlkit.miners.switch_negatives`); set it with
+    :func:`dmlkit.losses.rho_regularization.rho_regularize`. In eval mode the loss is unchanged.
+    """
+
+    supports_reference: ClassVar[bool] = True
+    #: whether the pair masks can be switched by ρ-regularisation (False where the loss builds
+    #: its own tuples instead of using the masks, as the N-pair loss does).
+    supports_rho_regularization: ClassVar[bool] = True
+    p_switch: float = 0.0
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        ref_emb: torch.Tensor | None = None,
+        ref_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The loss of the batch; with ``ref_emb``/``ref_labels``, of the batch against them."""
+        check_embeddings_and_labels(embeddings, labels)
+        if ref_emb is None and ref_labels is None:
+            return self.compute_loss(embeddings, labels)
+        if ref_emb is None or ref_labels is None:
+            raise ValueError("pass both ref_emb and ref_labels, or neither")
+        if not self.supports_reference:
+            raise ValueError(f"{type(self).__name__} has no form with a reference set (ref_emb)")
+        check_embeddings_and_labels(ref_emb, ref_labels)
+        if ref_emb.shape[1] != embeddings.shape[1]:
+            raise ValueError(f"embeddings have {embeddings.shape[1]} dimensions but ref_emb has {ref_emb.shape[1]}")
+        return self.compute_loss(embeddings, labels, ref_emb, ref_labels)
+
+    def compute_loss(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        ref_emb: torch.Tensor | None = None,
+        ref_labels: torch.Tensor | None = None,
+        self_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The loss of query rows against reference rows (``ref_emb=None``: the batch itself,
+        diagonal excluded). ``self_mask`` ``(M, N)`` marks pairs that are not positives because
+        they are the same sample twice. Inputs are assumed valid."""
+        matrix = self.distance(embeddings, ref_emb)
+        pos, neg = pair_masks(labels, ref_labels, self_mask)
+        if self.p_switch > 0 and self.training:
+            pos, neg = switch_negatives(pos, neg, self.p_switch)
+        return self._loss(matrix, pos, neg, in_batch=ref_emb is None)
+
+    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+        raise NotImplementedError
