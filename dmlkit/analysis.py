@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmlkit.utils import check_embeddings, check_embeddings_and_labels
+from dmlkit.checks import check_embeddings, check_embeddings_and_labels
 
 __all__ = [
     "singular_value_spectrum",

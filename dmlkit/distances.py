@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.utils import check_embeddings, check_positive
+from dmlkit.checks import check_embeddings, check_positive
 
 __all__ = [
     "Distance",

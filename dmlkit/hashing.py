@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dmlkit.checks import check_chunk_size, check_embeddings, check_embeddings_and_labels, check_ks
 from dmlkit.distances import snr_ranking_embeddings
-from dmlkit.ranking import MetricAccumulator, check_chunk_size, check_ks, retrieval_queries
-from dmlkit.utils import check_embeddings, check_embeddings_and_labels
+from dmlkit.ranking import MetricAccumulator, retrieval_queries
 
 __all__ = [
     "binarize",

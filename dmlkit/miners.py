@@ -24,8 +24,8 @@ from typing import Literal
 
 import torch
 
+from dmlkit.checks import check_embeddings_and_labels, check_non_negative, check_probability
 from dmlkit.distances import CosineSimilarity, Distance, DistanceModule
-from dmlkit.utils import check_embeddings_and_labels, check_non_negative, check_probability
 
 __all__ = [
     "pair_masks",

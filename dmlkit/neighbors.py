@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dmlkit.utils import check_embeddings
+from dmlkit.checks import check_embeddings
 
 __all__ = ["exact_knn"]
 

@@ -5,7 +5,8 @@
 ``d_c``) and :func:`dmlkit.hashing.hamming_retrieval_metrics` (binary codes) differ only in how
 they find and order each query's neighbours. They share, from here:
 
-- :func:`check_ks` and :func:`check_chunk_size`, the rules for their arguments;
+- :func:`dmlkit.checks.check_ks` and :func:`~dmlkit.checks.check_chunk_size`, the rules for their
+  arguments;
 - :func:`retrieval_queries`, which items are queries (those with another item of their class)
   and ``R``, the number of those other items;
 - :class:`MetricAccumulator`, which turns each block of queries' neighbour hits into
@@ -16,36 +17,9 @@ they find and order each query's neighbours. They share, from here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import numpy as np
 import torch
 
-__all__ = ["check_ks", "check_chunk_size", "retrieval_queries", "MetricAccumulator"]
-
-
-def check_ks(ks: int | Iterable[int], num_items: int) -> tuple[int, ...]:
-    """The ``k`` of Recall@k as a tuple of ints, each in ``[1, num_items - 1]`` (the query is
-    never its own neighbour); ``ValueError`` otherwise."""
-    if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
-        ks = (ks,)
-    ks = tuple(ks)
-    if not ks:
-        raise ValueError("ks must name at least one k")
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"every k in ks must be a positive integer, got ks={ks!r}")
-        if k > num_items - 1:
-            raise ValueError(
-                f"k={k} needs at least {k + 1} embeddings (the query is excluded from its neighbours), got {num_items}"
-            )
-    return tuple(int(k) for k in ks)
-
-
-def check_chunk_size(chunk_size: int | None) -> None:
-    """``None`` (choose from the memory budget) or a positive integer number of query rows."""
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+__all__ = ["retrieval_queries", "MetricAccumulator"]
 
 
 def retrieval_queries(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, device choice and input validation.
+"""Small shared helpers: seeding and device choice (input validation lives in :mod:`dmlkit.checks`).
 
 Every notebook and every training run goes through :func:`seed_everything` so that the same seed
 gives the same numbers on the same machine.
@@ -12,15 +12,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = [
-    "seed_everything",
-    "default_device",
-    "check_embeddings",
-    "check_embeddings_and_labels",
-    "check_positive",
-    "check_non_negative",
-    "check_probability",
-]
+__all__ = ["seed_everything", "default_device"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -48,52 +40,3 @@ def default_device() -> torch.device:
     if forced:
         return torch.device(forced)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None:
-    """Raise a ``ValueError`` unless ``embeddings`` is a finite floating 2-D tensor with rows."""
-    if not isinstance(embeddings, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(embeddings).__name__}")
-    if embeddings.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (batch_size, embedding_size), got shape {tuple(embeddings.shape)}")
-    if embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(embeddings.shape)}")
-    if not embeddings.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {embeddings.dtype}")
-    if not torch.isfinite(embeddings).all():
-        bad = (~torch.isfinite(embeddings)).any(dim=1).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"{name} contain NaN or infinite values (first bad rows: {bad})")
-
-
-def check_embeddings_and_labels(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-    """Validate a batch: finite 2-D float embeddings and a 1-D integer label per row."""
-    check_embeddings(embeddings)
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if labels.dim() != 1:
-        raise ValueError(f"labels must be 1-D (batch_size,), got shape {tuple(labels.shape)}")
-    if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be an integer tensor, got dtype {labels.dtype}")
-    if labels.shape[0] != embeddings.shape[0]:
-        raise ValueError(
-            f"embeddings and labels disagree on the batch size: {embeddings.shape[0]} embeddings, "
-            f"{labels.shape[0]} labels"
-        )
-
-
-def check_positive(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number > 0."""
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-
-
-def check_non_negative(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number >= 0."""
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-
-
-def check_probability(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``0 <= value <= 1``."""
-    if not np.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")

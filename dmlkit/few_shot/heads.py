@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.utils import check_positive
+from dmlkit.checks import check_positive
 
 __all__ = ["class_means", "FewShotClassifier", "PrototypicalNetworks", "MatchingNetworks", "distance_statistics"]
 

@@ -6,8 +6,10 @@ import math
 
 import torch
 
+from dmlkit.checks import check_curvature
 from dmlkit.few_shot.heads import FewShotClassifier, _check_temperature, _episode_batch, _unbatch
-from dmlkit.geometry.poincare import _check_c, _gap, dist, klein_to_poincare, poincare_to_klein
+from dmlkit.geometry.poincare import dist, klein_to_poincare, poincare_to_klein
+from dmlkit.geometry.poincare.core import conformal_gap
 
 __all__ = ["HyperbolicPrototypicalNetworks"]
 
@@ -36,7 +38,7 @@ class HyperbolicPrototypicalNetworks(FewShotClassifier):
 
     def __init__(self, c: float = 0.05, temperature: float = 1.0) -> None:
         super().__init__()
-        self.c = _check_c(c)
+        self.c = check_curvature(c)
         self.temperature = _check_temperature(temperature)
 
     def check_points(self, x: torch.Tensor, name: str = "embeddings") -> None:
@@ -50,7 +52,7 @@ class HyperbolicPrototypicalNetworks(FewShotClassifier):
 
     def _midpoints(self, support: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
         sq = support.pow(2).sum(dim=-1, keepdim=True)  # (B, S, 1)
-        gamma = (1.0 + self.c * sq) / _gap(sq, self.c)  # Lorentz factor, from Poincaré coordinates
+        gamma = (1.0 + self.c * sq) / conformal_gap(sq, self.c)  # Lorentz factor, from Poincaré coordinates
         klein = poincare_to_klein(support, c=self.c)
         weights = one_hot * gamma  # (B, S, n_way)
         mid = weights.transpose(1, 2) @ klein / weights.sum(dim=1).unsqueeze(-1)

@@ -8,8 +8,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from dmlkit.checks import check_positive
 from dmlkit.few_shot.heads import FewShotClassifier, _episode_batch, _squared_distances, _unbatch, distance_statistics
-from dmlkit.utils import check_positive
 
 __all__ = ["SemiSupervisedPrototypes"]
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dmlkit.utils import check_embeddings
+from dmlkit.checks import check_embeddings
 
 __all__ = [
     "DeltaHyperbolicity",

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from dmlkit.geometry.poincare import _check_c, dist0, einstein_midpoint, mobius_add
-from dmlkit.utils import check_embeddings_and_labels
+from dmlkit.checks import check_curvature, check_embeddings_and_labels
+from dmlkit.geometry.poincare import dist0, einstein_midpoint, mobius_add
 
 __all__ = ["HierarchyRadii", "class_prototypes", "hierarchy_radii"]
 
@@ -83,7 +83,7 @@ def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, c: float) -
     means. Computed in float64.
     """
     check_embeddings_and_labels(embeddings, labels)
-    c = _check_c(c)
+    c = check_curvature(c)
     x = embeddings.detach().to(torch.float64)
     classes, inverse = torch.unique(labels, return_inverse=True)
     weights = torch.zeros(classes.numel(), x.shape[0], dtype=x.dtype, device=x.device)
@@ -138,7 +138,7 @@ def hierarchy_radii(
             two classes.
     """
     check_embeddings_and_labels(embeddings, labels)
-    c = _check_c(c)
+    c = check_curvature(c)
     if isinstance(num_permutations, bool) or not isinstance(num_permutations, int) or num_permutations < 1:
         raise ValueError(f"num_permutations must be a positive integer, got {num_permutations!r}")
     if bool((labels < 0).any()):

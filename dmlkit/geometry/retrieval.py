@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmlkit.geometry.poincare import _check_c, dist
-from dmlkit.ranking import MetricAccumulator, check_chunk_size, check_ks, retrieval_queries
-from dmlkit.utils import check_embeddings, check_embeddings_and_labels
+from dmlkit.checks import check_chunk_size, check_curvature, check_embeddings, check_embeddings_and_labels, check_ks
+from dmlkit.geometry.poincare import dist
+from dmlkit.ranking import MetricAccumulator, retrieval_queries
 
 __all__ = [
     "distance_retrieval_metrics",
@@ -171,7 +171,7 @@ def hyperbolic_retrieval_metrics(
     (:math:`c\|x\|^2 \ge 1`). ``c = 0`` ranks by :math:`2\|x - y\|`, i.e. as
     ``retrieval_metrics(..., distance="euclidean")``.
     """
-    c = _check_c(c)
+    c = check_curvature(c)
     check_embeddings(embeddings)
     _check_in_ball(embeddings, c)
     return distance_retrieval_metrics(
@@ -194,7 +194,7 @@ def hyperbolic_ranking_key(queries: torch.Tensor, gallery: torch.Tensor, c: floa
     difference comes from the Gram matrix, with that trick's rounding for near-duplicates. Not a
     distance between queries (it is not symmetric): use it for ranking only.
     """
-    c = _check_c(c)
+    c = check_curvature(c)
     q_sq = queries.pow(2).sum(dim=1, keepdim=True)
     g_sq = gallery.pow(2).sum(dim=1)
     sq_diff = (q_sq - 2.0 * (queries @ gallery.T) + g_sq.unsqueeze(0)).clamp_min(0.0)
@@ -222,7 +222,7 @@ def hyperbolic_knn(
     are evaluated, with :func:`dmlkit.geometry.dist`. Distances are returned in float32
     (``dtype`` is the precision they are computed in).
     """
-    c = _check_c(c)
+    c = check_curvature(c)
     check_embeddings(embeddings)
     _check_in_ball(embeddings, c)
     check_chunk_size(chunk_size)
@@ -259,7 +259,7 @@ def with_hyperbolic_metrics(result: Any, c: float, ks: Sequence[int] = (1, 2, 4,
     L2-normalised rows, i.e. on the directions of the embeddings, which the exponential map at
     the origin does not change.
     """
-    c = _check_c(c)
+    c = check_curvature(c)
     for name in ("train_embeddings", "train_labels", "test_embeddings", "test_labels", "settings"):
         if not hasattr(result, name):
             raise TypeError(f"result must be a dmlkit.experiment.RunResult (no attribute {name!r})")

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 
 import torch
 
-from dmlkit.geometry.poincare import _check_c, expmap, lambda_x, logmap
+from dmlkit.checks import check_curvature
+from dmlkit.geometry.poincare import expmap, lambda_x, logmap
 
 __all__ = ["balanced_tree", "tree_distances", "sarkar_embedding", "fit_euclidean", "distortion"]
 
@@ -99,7 +100,7 @@ def sarkar_embedding(parents: Sequence[int], edge_length: float, c: float = 1.0)
     sqrt(c) beyond about 30).
     """
     parents = _check_parents(parents)
-    c = _check_c(c)
+    c = check_curvature(c)
     if c == 0:
         raise ValueError("sarkar_embedding needs c > 0 (in the plane, children of nearby nodes collide)")
     if not (isinstance(edge_length, (int, float)) and math.isfinite(edge_length) and edge_length > 0):

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from dmlkit.checks import check_embeddings_and_labels, check_positive
 from dmlkit.distances import Distance, get_distance
-from dmlkit.utils import check_embeddings_and_labels, check_positive
 
 __all__ = [
     "FastAPLoss",

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.utils import check_embeddings_and_labels
+from dmlkit.checks import check_embeddings_and_labels
 
 __all__ = ["SoftmaxCrossEntropyLoss"]
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.geometry.poincare import _check_c, dist_matrix, expmap0, project
-from dmlkit.utils import check_embeddings_and_labels, check_positive
+from dmlkit.checks import check_curvature, check_embeddings_and_labels, check_positive
+from dmlkit.geometry.poincare import dist_matrix, expmap0, project
 
 __all__ = ["PairwiseCrossEntropyLoss", "HyperbolicPrototypeLoss"]
 
@@ -106,7 +106,7 @@ class PairwiseCrossEntropyLoss(nn.Module):
 
     def __init__(self, c: float = 0.1, temperature: float | None = None) -> None:
         super().__init__()
-        self.c = _check_c(c)
+        self.c = check_curvature(c)
         self.temperature = _resolve_temperature(temperature, self.c)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -174,7 +174,7 @@ class HyperbolicPrototypeLoss(nn.Module):
             raise ValueError(f"embedding_size must be a positive integer, got {embedding_size!r}")
         self.num_classes = num_classes
         self.embedding_size = embedding_size
-        self.c = _check_c(c)
+        self.c = check_curvature(c)
         self.temperature = _resolve_temperature(temperature, self.c)
         self.proxies = nn.Parameter(torch.randn(num_classes, embedding_size) / math.sqrt(embedding_size))
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from dmlkit.checks import check_probability
 from dmlkit.losses.pair_based import CrossBatchMemory, PairBasedLoss
-from dmlkit.utils import check_probability
 
 __all__ = ["rho_regularize"]
 

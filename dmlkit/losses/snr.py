@@ -44,9 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dmlkit.checks import check_embeddings, check_non_negative
 from dmlkit.distances import Distance, SNRDistance
 from dmlkit.losses.pair_based import ContrastiveLoss, TripletMarginLoss
-from dmlkit.utils import check_embeddings, check_non_negative
 
 __all__ = [
     "ZeroMeanRegularizer",

@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import torch
 
+from dmlkit.checks import check_embeddings_and_labels
 from dmlkit.distances import Distance, DistanceModule
 from dmlkit.miners import pair_masks, switch_negatives
-from dmlkit.utils import check_embeddings_and_labels
 
 __all__ = ["masked_logsumexp", "PairBasedLoss"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dmlkit.checks import check_non_negative, check_positive
 from dmlkit.distances import CosineSimilarity
 from dmlkit.losses.pair_based.base import PairBasedLoss, _avg_nonzero, masked_logsumexp
-from dmlkit.utils import check_non_negative, check_positive
 
 __all__ = ["CircleLoss"]
 

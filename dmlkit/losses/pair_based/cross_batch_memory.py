@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dmlkit.checks import check_embeddings_and_labels, check_non_negative
 from dmlkit.losses.pair_based.base import PairBasedLoss
-from dmlkit.utils import check_embeddings_and_labels, check_non_negative
 
 __all__ = ["CrossBatchMemory"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from dmlkit.checks import check_non_negative, check_positive
 from dmlkit.distances import CosineSimilarity, Distance
 from dmlkit.losses.pair_based.base import PairBasedLoss, _beyond, _check_real, masked_logsumexp
 from dmlkit.miners import multi_similarity_masks
-from dmlkit.utils import check_non_negative, check_positive
 
 __all__ = ["MultiSimilarityLoss"]
 

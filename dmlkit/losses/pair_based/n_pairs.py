@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dmlkit.checks import check_non_negative
 from dmlkit.distances import Distance, DotProductSimilarity
 from dmlkit.losses.pair_based.base import PairBasedLoss
-from dmlkit.utils import check_non_negative
 
 __all__ = ["NPairsLoss"]
 

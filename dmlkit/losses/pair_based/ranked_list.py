@@ -6,9 +6,9 @@ from typing import Literal
 
 import torch
 
+from dmlkit.checks import check_non_negative, check_positive, check_probability
 from dmlkit.distances import Distance
 from dmlkit.losses.pair_based.base import PairBasedLoss, _check_choice
-from dmlkit.utils import check_non_negative, check_positive, check_probability
 
 __all__ = ["RankedListLoss"]
 

@@ -7,10 +7,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from dmlkit.checks import check_non_negative
 from dmlkit.distances import Distance
 from dmlkit.losses.pair_based.base import PairBasedLoss, _avg_nonzero, _check_choice, _masked_mean
 from dmlkit.miners import batch_hard_triplets
-from dmlkit.utils import check_non_negative
 
 __all__ = ["TripletMarginLoss"]
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.utils import check_embeddings_and_labels, check_non_negative, check_positive
+from dmlkit.checks import check_embeddings_and_labels, check_non_negative, check_positive
 
 __all__ = []
 
