@@ -35,18 +35,15 @@ Besides retrieval: :func:`nmi` (k-means clustering quality) and the subgroup vie
 al. (:func:`per_class_recall_at_1`, :func:`worst_class_gap`).
 """
 
+from dmlkit.evaluate import clustering, embedding, per_class, retrieval
 from dmlkit.evaluate.clustering import nmi
 from dmlkit.evaluate.embedding import embed
 from dmlkit.evaluate.per_class import mean_per_class, per_class_recall_at_1, summarise_per_class, worst_class_gap
 from dmlkit.evaluate.retrieval import DISTANCES, retrieval_metrics
 
 __all__ = [
-    "DISTANCES",
-    "embed",
-    "retrieval_metrics",
-    "nmi",
-    "per_class_recall_at_1",
-    "worst_class_gap",
-    "summarise_per_class",
-    "mean_per_class",
+    *clustering.__all__,
+    *embedding.__all__,
+    *per_class.__all__,
+    *retrieval.__all__,
 ]

@@ -42,6 +42,7 @@ Training and evaluation
   :func:`format_accuracy_table` prints results as a Markdown table.
 """
 
+from dmlkit.few_shot import classifiers, episodes, heads, hyperbolic, protocol, semi_supervised
 from dmlkit.few_shot.classifiers import make_classifier
 from dmlkit.few_shot.episodes import Episodes, EpisodicLoss, sample_episodes, split_support_query
 from dmlkit.few_shot.heads import (
@@ -62,21 +63,10 @@ from dmlkit.few_shot.protocol import (
 from dmlkit.few_shot.semi_supervised import SemiSupervisedPrototypes
 
 __all__ = [
-    "FewShotClassifier",
-    "PrototypicalNetworks",
-    "MatchingNetworks",
-    "SemiSupervisedPrototypes",
-    "HyperbolicPrototypicalNetworks",
-    "EpisodicLoss",
-    "make_classifier",
-    "class_means",
-    "distance_statistics",
-    "split_support_query",
-    "confidence_interval",
-    "Episodes",
-    "sample_episodes",
-    "evaluate_embeddings",
-    "evaluate_episodes",
-    "paired_difference",
-    "format_accuracy_table",
+    *classifiers.__all__,
+    *episodes.__all__,
+    *heads.__all__,
+    *hyperbolic.__all__,
+    *protocol.__all__,
+    *semi_supervised.__all__,
 ]

@@ -26,17 +26,15 @@ pipeline of :func:`imagenet_transforms` (random resized crop and flip for traini
 centre crop for evaluation) that the benchmarks' published numbers use.
 """
 
+from dmlkit.data.benchmarks import cars196, common, cub200, sop
 from dmlkit.data.benchmarks.cars196 import load_cars196
 from dmlkit.data.benchmarks.common import IMAGENET_MEAN, IMAGENET_STD, ImageFileDataset, imagenet_transforms
 from dmlkit.data.benchmarks.cub200 import load_cub200
 from dmlkit.data.benchmarks.sop import load_sop
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ImageFileDataset",
-    "imagenet_transforms",
-    "load_cub200",
-    "load_cars196",
-    "load_sop",
+    *cars196.__all__,
+    *common.__all__,
+    *cub200.__all__,
+    *sop.__all__,
 ]

@@ -50,6 +50,7 @@ to 2, so the limit metric is ``4 g^E``; the factor 2 is not a bug). ``c < 0`` (a
 supported and raises ``ValueError``.
 """
 
+from dmlkit.geometry.poincare import klein, operations, projection
 from dmlkit.geometry.poincare.klein import einstein_midpoint, klein_to_poincare, poincare_to_klein
 from dmlkit.geometry.poincare.operations import (
     clip_features,
@@ -68,20 +69,7 @@ from dmlkit.geometry.poincare.operations import (
 from dmlkit.geometry.poincare.projection import HyperbolicProjection
 
 __all__ = [
-    "mobius_add",
-    "mobius_scalar_mul",
-    "lambda_x",
-    "dist",
-    "dist0",
-    "dist_matrix",
-    "expmap0",
-    "logmap0",
-    "expmap",
-    "logmap",
-    "project",
-    "clip_features",
-    "poincare_to_klein",
-    "klein_to_poincare",
-    "einstein_midpoint",
-    "HyperbolicProjection",
+    *klein.__all__,
+    *operations.__all__,
+    *projection.__all__,
 ]

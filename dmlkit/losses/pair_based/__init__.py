@@ -38,6 +38,17 @@ Implementation notes, shared by all losses:
 """
 
 from dmlkit.distances import DotProductSimilarity
+from dmlkit.losses.pair_based import (
+    base,
+    circle,
+    contrastive,
+    cross_batch_memory,
+    lifted_structure,
+    multi_similarity,
+    n_pairs,
+    ranked_list,
+    triplet,
+)
 from dmlkit.losses.pair_based.base import PairBasedLoss, masked_logsumexp
 from dmlkit.losses.pair_based.circle import CircleLoss
 from dmlkit.losses.pair_based.contrastive import ContrastiveLoss
@@ -49,15 +60,14 @@ from dmlkit.losses.pair_based.ranked_list import RankedListLoss
 from dmlkit.losses.pair_based.triplet import TripletMarginLoss
 
 __all__ = [
-    "masked_logsumexp",
+    *base.__all__,
+    *circle.__all__,
+    *contrastive.__all__,
+    *cross_batch_memory.__all__,
+    *lifted_structure.__all__,
+    *multi_similarity.__all__,
+    *n_pairs.__all__,
+    *ranked_list.__all__,
+    *triplet.__all__,
     "DotProductSimilarity",
-    "PairBasedLoss",
-    "ContrastiveLoss",
-    "TripletMarginLoss",
-    "LiftedStructureLoss",
-    "NPairsLoss",
-    "MultiSimilarityLoss",
-    "RankedListLoss",
-    "CircleLoss",
-    "CrossBatchMemory",
 ]

@@ -65,6 +65,7 @@ loss equals the full loss (the tests check this). Centres of SoftTriple's regula
 all of them (it does not depend on the batch).
 """
 
+from dmlkit.losses.proxy_based import normalized_softmax, proxy_anchor, proxy_nca, soft_triple
 from dmlkit.losses.proxy_based.normalized_softmax import NormalizedSoftmaxLoss
 from dmlkit.losses.proxy_based.proxy_anchor import ProxyAnchorLoss
 from dmlkit.losses.proxy_based.proxy_nca import (
@@ -76,12 +77,8 @@ from dmlkit.losses.proxy_based.proxy_nca import (
 from dmlkit.losses.proxy_based.soft_triple import SoftTripleLoss, SparseCentersRegularizer
 
 __all__ = [
-    "ProxyNCALoss",
-    "ProxyAnchorLoss",
-    "SoftTripleLoss",
-    "NormalizedSoftmaxLoss",
-    "SparseCentersRegularizer",
-    "PROXYNCA_PLUS_PLUS_SOFTMAX_SCALE",
-    "PROXYNCA_PLUS_PLUS_LR",
-    "PROXYNCA_PLUS_PLUS_PROXY_LR",
+    *normalized_softmax.__all__,
+    *proxy_anchor.__all__,
+    *proxy_nca.__all__,
+    *soft_triple.__all__,
 ]
