@@ -36,15 +36,8 @@ __all__ = [
     "leaderboard_table",
 ]
 
-#: The family of each notebook, in notebook order.
-FAMILIES = {
-    "01_pair_based": "pair-based",
-    "02_proxy_based": "proxy-based",
-    "03_ap_ranking": "AP ranking",
-    "04_snr_distance": "SNR distance",
-    "05_hyperbolic": "hyperbolic",
-    "06_few_shot": "few-shot",
-}
+#: The families of methods, in the order the kit teaches them.
+FAMILIES = ("pair-based", "proxy-based", "AP ranking", "SNR distance", "hyperbolic", "few-shot")
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,7 @@ class Method:
 
     Args:
         name: label in tables and figures.
-        notebook: the family notebook that explains it (a key of :data:`FAMILIES`).
+        family: its family of methods (one of :data:`FAMILIES`).
         make_loss: ``(num_classes, embedding_size) -> loss module`` with the paper's
             hyper-parameters (the class count and size matter only to proxy losses).
         distance: the retrieval distance of :func:`dmlkit.evaluate.retrieval_metrics`.
@@ -65,7 +58,7 @@ class Method:
     """
 
     name: str
-    notebook: str
+    family: str
     make_loss: Callable[[int, int], nn.Module]
     distance: str = "cosine"
     curvature: float | None = None
@@ -73,9 +66,9 @@ class Method:
     pair_based: bool = False
     note: str = field(default="", compare=False)
 
-    @property
-    def family(self) -> str:
-        return FAMILIES[self.notebook]
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r} of {self.name!r}; families: {', '.join(FAMILIES)}")
 
 
 def _methods() -> tuple[Method, ...]:
@@ -98,7 +91,7 @@ def _methods() -> tuple[Method, ...]:
         TripletMarginLoss,
     )
 
-    pair, proxy = "01_pair_based", "02_proxy_based"
+    pair, proxy = "pair-based", "proxy-based"
     return (
         Method(
             "contrastive",
@@ -167,25 +160,23 @@ def _methods() -> tuple[Method, ...]:
             lambda c, d: NormalizedSoftmaxLoss(c, d),
             note="Zhai & Wu, BMVC 2019; temperature 0.05",
         ),
-        Method(
-            "FastAP", "03_ap_ranking", lambda c, d: FastAPLoss(num_bins=10), note="Cakir et al., CVPR 2019; 10 bins"
-        ),
+        Method("FastAP", "AP ranking", lambda c, d: FastAPLoss(num_bins=10), note="Cakir et al., CVPR 2019; 10 bins"),
         Method(
             "Smooth-AP",
-            "03_ap_ranking",
+            "AP ranking",
             lambda c, d: SmoothAPLoss(temperature=0.01),
             note="Brown et al., ECCV 2020; temperature 0.01",
         ),
         Method(
             "contrastive · SNR",
-            "04_snr_distance",
+            "SNR distance",
             lambda c, d: SignalToNoiseRatioContrastiveLoss(0.0, 1.0),
             pair_based=True,
             note="Yuan et al., CVPR 2019; margins 0 and 1",
         ),
         Method(
             "hyperbolic",
-            "05_hyperbolic",
+            "hyperbolic",
             lambda c, d: PairwiseCrossEntropyLoss(c=0.1),
             distance="euclidean",
             curvature=0.1,
@@ -193,13 +184,13 @@ def _methods() -> tuple[Method, ...]:
         ),
         Method(
             "spherical",
-            "05_hyperbolic",
+            "hyperbolic",
             lambda c, d: PairwiseCrossEntropyLoss(c=0.0),
             note="Ermolov et al.'s baseline; tau 0.1",
         ),
         Method(
             "ProtoNet (episodic)",
-            "06_few_shot",
+            "few-shot",
             lambda c, d: EpisodicLoss("protonet", k_shot=1),
             note="Snell et al., NeurIPS 2017; a P x K batch is a P-way 1-shot episode",
         ),

@@ -18,7 +18,7 @@ zero-mean distribution over its features::
   non-zero terms, plus the optional regulariser. Equal, values and gradients, to
   pytorch-metric-learning's (PML) ``SignalToNoiseRatioContrastiveLoss`` with
   ``embedding_regularizer=ZeroMeanRegularizer(), embedding_reg_weight=regularizer_weight``
-  (``tests/test_losses_snr.py``).
+  (``tests/losses/test_snr.py``).
 - :class:`SignalToNoiseRatioTripletLoss`: the triplet form that Roth et al. (ICML 2020,
   "Revisiting Training Strategies and Generalization Performance in Deep Metric Learning")
   benchmark as "SNR": ``[d_S(a, p) - d_S(a, n) + 0.2]_+`` averaged over the non-zero terms, plus

@@ -20,7 +20,7 @@ The family, from the oldest to the newest:
 
 Every loss is an ``nn.Module`` with ``forward(embeddings, labels) -> scalar`` and the class and
 argument names of pytorch-metric-learning ("PML"); with the same arguments the value and the
-gradient equal PML's (checked in ``tests/test_losses_pair_based.py``). Where PML and the paper
+gradient equal PML's (checked in ``tests/losses/test_pair_based.py``). Where PML and the paper
 differ, the docstring says how, and an option gives the paper's version when that is cheap.
 
 Implementation notes, shared by all losses:

@@ -20,42 +20,7 @@ from dmlkit.losses.snr import (
     SignalToNoiseRatioTripletLoss,
     ZeroMeanRegularizer,
 )
-
-ATOL = 1e-6
-
-LABELS = {
-    "balanced": [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4,
-    "singletons": [0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 4, 5, 6, 6, 7],
-    "unequal": [0] * 6 + [1] * 2 + [2] * 3 + [3] * 5 + [4] * 2,
-    "one_class": [3] * 8,
-}
-
-
-def make_batch(kind: str, seed: int = 0, dim: int = 8, unit: bool = True):
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.tensor(LABELS[kind])
-    labels = labels[torch.randperm(len(labels), generator=generator)]
-    embeddings = torch.randn(len(labels), dim, generator=generator, dtype=torch.float64)
-    if unit:
-        return F.normalize(embeddings, dim=1), labels
-    # raw outputs: different norms and a non-zero mean, so the regulariser has work to do
-    scales = torch.linspace(0.5, 3.0, len(labels), dtype=torch.float64)[:, None]
-    return scales * embeddings + 0.3, labels
-
-
-def value_and_grad(loss_fn, embeddings, labels):
-    leaf = embeddings.detach().clone().requires_grad_(True)
-    loss = loss_fn(leaf, labels)
-    assert loss.dim() == 0
-    (grad,) = torch.autograd.grad(loss, leaf, allow_unused=True)
-    return loss.detach(), torch.zeros_like(leaf) if grad is None else grad
-
-
-def assert_same(ours, reference, embeddings, labels) -> None:
-    value, grad = value_and_grad(ours, embeddings, labels)
-    ref_value, ref_grad = value_and_grad(reference, embeddings, labels)
-    torch.testing.assert_close(value, ref_value.to(value.dtype), atol=ATOL, rtol=0)
-    torch.testing.assert_close(grad, ref_grad, atol=ATOL, rtol=0)
+from tests._references import ATOL, LABELS, assert_same, make_batch, value_and_grad
 
 
 def pml_contrastive(pos_margin, neg_margin, weight):
