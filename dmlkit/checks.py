@@ -25,6 +25,7 @@ __all__ = [
     "check_curvature",
     "check_ks",
     "check_chunk_size",
+    "check_split_arguments",
 ]
 
 
@@ -115,3 +116,14 @@ def check_chunk_size(chunk_size: int | None) -> None:
     """``None`` (choose from the memory budget) or a positive integer number of query rows."""
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+
+
+def check_split_arguments(split: str, split_by: str, train_fraction: float) -> None:
+    """The arguments every data-set loader shares: ``split`` is ``"train"``, ``"test"`` or
+    ``"all"``, ``split_by`` ``"classes"`` or ``"images"``, and ``0 < train_fraction < 1``."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    if split_by not in ("classes", "images"):
+        raise ValueError(f"split_by must be 'classes' or 'images', got {split_by!r}")
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")

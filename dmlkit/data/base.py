@@ -60,6 +60,20 @@ class LabelledDataset(Dataset):
         """Number of items of each class, indexed by label."""
         return torch.bincount(self.labels, minlength=self.num_classes)
 
+    def _subset_parts(
+        self, indices: Sequence[int] | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[Any], list[dict[str, Any]] | None]:
+        """For :meth:`subset`: ``(index, labels, classes, class_info)`` of the chosen items, the
+        labels re-indexed to the classes that remain (in their old order)."""
+        index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        labels = self.labels[index]
+        kept = torch.unique(labels)
+        remap = torch.full((self.num_classes,), -1, dtype=torch.long)
+        remap[kept] = torch.arange(kept.numel())
+        class_info = getattr(self, "class_info", None)
+        info = [class_info[c] for c in kept.tolist()] if class_info else None
+        return index, remap[labels], [self.classes[c] for c in kept.tolist()], info
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, items={len(self)}, classes={self.num_classes})"
 
@@ -127,16 +141,11 @@ class TensorImageDataset(LabelledDataset):
 
     def subset(self, indices: Sequence[int] | torch.Tensor, name: str | None = None) -> TensorImageDataset:
         """A new dataset of the chosen items, labels re-indexed to the classes that remain."""
-        index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        labels = self.labels[index]
-        kept = torch.unique(labels)
-        remap = torch.full((self.num_classes,), -1, dtype=torch.long)
-        remap[kept] = torch.arange(kept.numel())
-        info = [self.class_info[c] for c in kept.tolist()] if self.class_info else None
+        index, labels, classes, info = self._subset_parts(indices)
         return TensorImageDataset(
             self.images[index],
-            remap[labels],
-            [self.classes[c] for c in kept.tolist()],
+            labels,
+            classes,
             name=name or self.name,
             class_info=info,
             transform=self.transform,

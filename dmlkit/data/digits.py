@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from dmlkit.checks import check_split_arguments
 from dmlkit.data.base import TensorImageDataset
 
 __all__ = ["DIGIT_CLASSES", "load_digits"]
@@ -70,12 +71,7 @@ def load_digits(
         labels contiguous within the split (digits in increasing order) and class names
         ``"0"``-``"9"``.
     """
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    if split_by not in ("classes", "images"):
-        raise ValueError(f"split_by must be 'classes' or 'images', got {split_by!r}")
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")
+    check_split_arguments(split, split_by, train_fraction)
     if split_by == "images" and train_classes is not None:
         raise ValueError("train_classes only applies to split_by='classes'")
     if train_classes is None:

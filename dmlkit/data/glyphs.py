@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
+from dmlkit.checks import check_split_arguments
 from dmlkit.data.base import TensorImageDataset
 from dmlkit.data.paths import data_dir
 from dmlkit.files import atomic_output, atomic_write_text
@@ -333,12 +334,7 @@ def load_glyphs(
         A :class:`~dmlkit.data.base.TensorImageDataset` with images ``(N, 1, S, S)``, contiguous
         labels, ``classes`` (the characters) and ``class_info`` (Unicode metadata per class).
     """
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    if split_by not in ("classes", "images"):
-        raise ValueError(f"split_by must be 'classes' or 'images', got {split_by!r}")
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")
+    check_split_arguments(split, split_by, train_fraction)
     unknown = set(render_options) - set(GlyphConfig.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown glyph option(s) {sorted(unknown)}; known: {sorted(GlyphConfig.__dataclass_fields__)}")

@@ -107,16 +107,11 @@ class ImageFileDataset(LabelledDataset):
 
     def subset(self, indices: Sequence[int] | torch.Tensor, name: str | None = None) -> ImageFileDataset:
         """A new dataset of the chosen items, labels re-indexed to the classes that remain."""
-        index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        labels = self.labels[index]
-        kept = torch.unique(labels)
-        remap = torch.full((self.num_classes,), -1, dtype=torch.long)
-        remap[kept] = torch.arange(kept.numel())
-        info = [self.class_info[c] for c in kept.tolist()] if self.class_info else None
+        index, labels, classes, info = self._subset_parts(indices)
         return ImageFileDataset(
             [self.paths[i] for i in index.tolist()],
-            remap[labels],
-            [self.classes[c] for c in kept.tolist()],
+            labels,
+            classes,
             name=name or self.name,
             transform=self.transform,
             class_info=info,
