@@ -26,6 +26,7 @@ __all__ = [
     "check_ks",
     "check_chunk_size",
     "check_split_arguments",
+    "check_class_batch",
 ]
 
 
@@ -127,3 +128,20 @@ def check_split_arguments(split: str, split_by: str, train_fraction: float) -> N
         raise ValueError(f"split_by must be 'classes' or 'images', got {split_by!r}")
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")
+
+
+def check_class_batch(
+    embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int, embedding_size: int, owner: str
+) -> None:
+    """A batch for a loss with one parameter per class (a classifier, proxies): finite 2-D
+    embeddings of ``embedding_size`` and labels in ``[0, num_classes)``; ``owner`` names the loss."""
+    check_embeddings_and_labels(embeddings, labels)
+    if embeddings.shape[1] != embedding_size:
+        raise ValueError(
+            f"{owner} was built for embeddings of size {embedding_size}, got embeddings of size {embeddings.shape[1]}"
+        )
+    if ((labels < 0) | (labels >= num_classes)).any():
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}) (num_classes={num_classes}), "
+            f"got range [{int(labels.min())}, {int(labels.max())}]"
+        )

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.checks import check_embeddings_and_labels
+from dmlkit.checks import check_class_batch
 
 __all__ = ["SoftmaxCrossEntropyLoss"]
 
@@ -36,13 +36,7 @@ class SoftmaxCrossEntropyLoss(nn.Module):
         self.classifier = nn.Linear(embedding_size, num_classes)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_embeddings_and_labels(embeddings, labels)
-        if embeddings.shape[1] != self.embedding_size:
-            raise ValueError(f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}")
-        if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(
-                f"labels must lie in [0, {self.num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
-            )
+        check_class_batch(embeddings, labels, self.num_classes, self.embedding_size, type(self).__name__)
         return F.cross_entropy(self.classifier(embeddings), labels)
 
     def extra_repr(self) -> str:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.checks import check_curvature, check_embeddings_and_labels, check_positive
+from dmlkit.checks import check_class_batch, check_curvature, check_embeddings_and_labels, check_positive
 from dmlkit.geometry.poincare import dist_matrix, expmap0, project
 
 __all__ = ["PairwiseCrossEntropyLoss", "HyperbolicPrototypeLoss"]
@@ -193,13 +193,7 @@ class HyperbolicPrototypeLoss(nn.Module):
         return _logits(embeddings, proxies, self.c, self.temperature)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_embeddings_and_labels(embeddings, labels)
-        if embeddings.shape[1] != self.embedding_size:
-            raise ValueError(f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}")
-        if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(
-                f"labels must lie in [0, {self.num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
-            )
+        check_class_batch(embeddings, labels, self.num_classes, self.embedding_size, type(self).__name__)
         _check_inside_ball(embeddings, self.c)
         return F.cross_entropy(self.logits(embeddings), labels)
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlkit.checks import check_embeddings_and_labels, check_non_negative, check_positive
+from dmlkit.checks import check_class_batch, check_non_negative, check_positive
 
 __all__ = []
 
@@ -102,21 +102,11 @@ class _ProxyLoss(nn.Module):
     # -- inputs --------------------------------------------------------------------------------
 
     def _check_inputs(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-        check_embeddings_and_labels(embeddings, labels)
-        if embeddings.shape[1] != self.embedding_size:
-            raise ValueError(
-                f"{type(self).__name__} was built for embeddings of size {self.embedding_size}, "
-                f"got embeddings of size {embeddings.shape[1]}"
-            )
+        check_class_batch(embeddings, labels, self.num_classes, self.embedding_size, type(self).__name__)
         if embeddings.device != self.proxies.device:
             raise ValueError(
                 f"embeddings are on {embeddings.device} but the proxies are on "
                 f"{self.proxies.device}; move the loss with .to(device)"
-            )
-        if ((labels < 0) | (labels >= self.num_classes)).any():
-            raise ValueError(
-                f"labels must lie in [0, {self.num_classes}) (num_classes={self.num_classes}), "
-                f"got range [{int(labels.min())}, {int(labels.max())}]"
             )
 
     def _prepare(
