@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from dmlkit.files import atomic_write_text
+
 MARKER = "NBVAL_CHECK_OUTPUT"
 
 
@@ -54,7 +56,7 @@ def strip(path: Path) -> bool:
     nb.metadata.pop("jupytext", None)
     after = nbformat.writes(nb)
     if after != before:
-        path.write_text(after)
+        atomic_write_text(path, after)
     return after != before
 
 
@@ -67,7 +69,8 @@ def golden(executed: Path, source: Path) -> None:
             if cell.source not in outputs:
                 raise SystemExit(f"{source}: golden cell not found in {executed}:\n{cell.source[:200]}")
             cell.outputs = text_outputs(outputs[cell.source])
-    nbformat.write(nb, source)
+    text = nbformat.writes(nb)
+    atomic_write_text(source, text if text.endswith("\n") else text + "\n")  # as nbformat.write
     strip(source)
 
 
