@@ -41,8 +41,8 @@ from dmlkit.files import (
     staging_directory,
     writable_directory,
 )
-from dmlkit.parameters import SHARED_PARAMETERS, Parameter, check_overrides
-from dmlkit.parameters import notebook_parameters as _parse_parameters
+from dmlkit.notebook_worker import raise_keyboard_interrupt
+from dmlkit.parameters import SHARED_PARAMETERS, check_overrides, notebook_parameters
 
 __all__ = ["NotebookRun", "find_notebooks", "notebook_parameters", "run_notebook", "main"]
 
@@ -93,11 +93,6 @@ def find_notebooks(directory: Path, only: list[str] | None = None) -> list[Path]
             raise ValueError(f"unknown notebook(s) {unknown}; available: {', '.join(sorted(stems)) or 'none'}")
         notebooks = [stems[name] for name in only]
     return notebooks
-
-
-def notebook_parameters(path: Path) -> dict[str, Parameter]:
-    """The parameters (name, default, type, help) of the notebook's ``parameters`` cell."""
-    return _parse_parameters(path)
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -264,10 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dmlkit figures`` and ``python -m dmlkit.figures``."""
     args = build_parser().parse_args(argv)
@@ -320,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dmlkit figures: {len(notebooks)} notebook(s), {budget} budget, figures -> {out_dir}", flush=True)
     runs: list[NotebookRun] = []
     interrupted = None
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         for path in notebooks:
             started = time.perf_counter()

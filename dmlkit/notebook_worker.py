@@ -15,7 +15,9 @@ import signal
 import sys
 
 
-def _interrupt(signum, frame):
+def raise_keyboard_interrupt(signum, frame):
+    """A SIGTERM handler that unwinds like Ctrl-C, so ``finally`` blocks and papermill's kernel
+    shutdown run (used here and by :mod:`dmlkit.figures`)."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m dmlkit.notebook_worker SPEC.json", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     _exit_with_parent()
     with open(argv[0], encoding="utf-8") as handle:
         spec = json.load(handle)
