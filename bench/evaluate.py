@@ -41,10 +41,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 EMBEDDING_SIZE = 128
 NUM_CLASSES = 100
 CHUNK_BUDGET_BYTES = 256 * 2**20
@@ -186,7 +182,7 @@ def _run_worker(implementation: str, num_items: int, repeats: int, device: str) 
         "--device",
         device,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     if done.returncode != 0:
         raise RuntimeError(f"{implementation} worker failed (exit {done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])

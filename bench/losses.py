@@ -14,15 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-for _path in (str(_ROOT), str(_ROOT / "bench")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import torch  # noqa: E402
-from _timing import format_ratio_table, interleaved_medians  # noqa: E402
+import torch
+from _timing import format_ratio_table, interleaved_medians
 
 FAMILIES = ("pair_based", "proxy_based", "ap_ranking", "snr")
 SLOW_CASES = ("lifted_structure",)

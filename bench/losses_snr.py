@@ -23,22 +23,11 @@ gather every family's cases.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
+from _cases import Case, backward_step, labelled_batch, run_cases
 
-_ROOT = Path(__file__).resolve().parent.parent
-for _path in (str(_ROOT), str(_ROOT / "bench")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from _timing import format_ratio_table, interleaved_medians  # noqa: E402
-
-from dmlkit.losses.snr import (  # noqa: E402
+from dmlkit.losses.snr import (
     SignalToNoiseRatioContrastiveLoss,
     SignalToNoiseRatioTripletLoss,
 )
@@ -47,34 +36,15 @@ __all__ = ["cases", "main"]
 
 NUM_CLASSES, PER_CLASS, EMBEDDING_SIZE = 32, 8, 128
 
-Case = tuple[str, Callable[[], None], Callable[[], None]]
 
-
-def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    embeddings = torch.randn(NUM_CLASSES * PER_CLASS, EMBEDDING_SIZE, generator=generator)
-    labels = torch.arange(NUM_CLASSES).repeat_interleave(PER_CLASS)
-    return embeddings, labels
-
-
-def _step(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], embeddings, labels):
-    """A callable running forward + backward on a fresh leaf copy of the batch."""
-
-    def run() -> None:
-        leaf = embeddings.detach().clone().requires_grad_(True)
-        loss_fn(leaf, labels).backward()
-
-    return run
-
-
-def cases() -> list[Case]:
+def cases(device: torch.device | str = "cpu") -> list[Case]:
     """``(name, dmlkit_callable, pml_callable)`` for the SNR losses."""
     from pytorch_metric_learning import distances as pml_distances
     from pytorch_metric_learning import losses as pml_losses
     from pytorch_metric_learning import miners as pml_miners
     from pytorch_metric_learning import regularizers as pml_regularizers
 
-    embeddings, labels = _batch()
+    embeddings, labels = labelled_batch(NUM_CLASSES, PER_CLASS, EMBEDDING_SIZE, device=device)
     pml_triplet = pml_losses.TripletMarginLoss(
         margin=0.2,
         distance=pml_distances.SNRDistance(),
@@ -103,27 +73,20 @@ def cases() -> list[Case]:
         ),
         ("snr_triplet_roth", SignalToNoiseRatioTripletLoss(), pml_roth),
     ]
-    return [(name, _step(a, embeddings, labels), _step(b, embeddings, labels)) for name, a, b in pairs]
+    return [(name, backward_step(a, embeddings, labels), backward_step(b, embeddings, labels)) for name, a, b in pairs]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed repetitions (>= 20)")
-    parser.add_argument("--only", default="", help="run the cases whose name contains this")
-    args = parser.parse_args(argv)
-    rows = []
-    for name, ours_fn, pml_fn in cases():
-        if args.only not in name:
-            continue
-        ours_time, pml_time = interleaved_medians(ours_fn, pml_fn, args.repeats)
-        rows.append((name, ours_time, pml_time))
-        print(f"{name}: {ours_time * 1e3:.3f} ms vs {pml_time * 1e3:.3f} ms", file=sys.stderr)
-    print(
-        f"SNR losses, forward + backward, batch {NUM_CLASSES * PER_CLASS} "
-        f"({NUM_CLASSES} classes x {PER_CLASS}), {EMBEDDING_SIZE}-d float32, "
-        f"{torch.get_num_threads()} threads, median of {args.repeats} (interleaved)\n"
+    run_cases(
+        __doc__.split("\n\n")[0],
+        cases,
+        lambda repeats: (
+            f"SNR losses, forward + backward, batch {NUM_CLASSES * PER_CLASS} "
+            f"({NUM_CLASSES} classes x {PER_CLASS}), {EMBEDDING_SIZE}-d float32, "
+            f"{torch.get_num_threads()} threads, median of {repeats} (interleaved)"
+        ),
+        argv,
     )
-    print(format_ratio_table(rows))
 
 
 if __name__ == "__main__":

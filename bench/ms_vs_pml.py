@@ -28,21 +28,16 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import torch
+from torch import nn
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+from dmlkit.experiment import load_data, protocol, run_method
+from dmlkit.losses.pair_based import MultiSimilarityLoss
+from dmlkit.models import default_model
 
-from dmlkit.experiment import load_data, protocol, run_method  # noqa: E402
-from dmlkit.losses.pair_based import MultiSimilarityLoss  # noqa: E402
-from dmlkit.models import default_model  # noqa: E402
-
-NOTEBOOK = _ROOT / "notebooks" / "01_pair_based.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_pair_based.ipynb"
 
 
 def notebook_default_steps(path: Path = NOTEBOOK) -> int:

@@ -9,10 +9,6 @@ loss, backward, optimiser step), measured by fit itself (evaluation excluded), a
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 

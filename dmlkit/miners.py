@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_embeddings_and_labels, check_non_negative, check_probability
 from dmlkit.distances import CosineSimilarity, Distance, DistanceModule
@@ -44,10 +45,8 @@ _TRIPLET_TYPES = ("all", "hard", "semihard", "easy")
 
 
 def pair_masks(
-    labels: torch.Tensor,
-    ref_labels: torch.Tensor | None = None,
-    self_mask: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    labels: Tensor, ref_labels: Tensor | None = None, self_mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Positive and negative pair masks, both ``(M, N)`` booleans.
 
     ``pos[i, j]``: same label and not the same sample; ``neg[i, j]``: different labels. Without
@@ -64,9 +63,7 @@ def pair_masks(
     return same, neg
 
 
-def masks_to_pairs(
-    pos: torch.Tensor, neg: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def masks_to_pairs(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(a1, p, a2, n)`` index tuple (PML's pair format) from two ``(M, N)`` masks, row-major."""
     a1, p = torch.nonzero(pos, as_tuple=True)
     a2, n = torch.nonzero(neg, as_tuple=True)
@@ -74,11 +71,8 @@ def masks_to_pairs(
 
 
 def switch_negatives(
-    pos: torch.Tensor,
-    neg: torch.Tensor,
-    p_switch: float,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    pos: Tensor, neg: Tensor, p_switch: float, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """ρ-regularisation's switch (Roth et al., ICML 2020, "Revisiting Training Strategies and
     Generalization Performance in Deep Metric Learning", Sec. 5): with probability ``p_switch``
     an anchor gets one of its positives as a negative.
@@ -118,18 +112,14 @@ def switch_negatives(
     return pos & ~moved, neg | moved
 
 
-def _closer_is_smaller(matrix: torch.Tensor, distance: Distance) -> torch.Tensor:
+def _closer_is_smaller(matrix: Tensor, distance: Distance) -> Tensor:
     """The matrix as a distance (smaller = closer): similarities are negated."""
     return -matrix if distance.is_similarity else matrix
 
 
 def triplet_mask(
-    dist: torch.Tensor,
-    pos: torch.Tensor,
-    neg: torch.Tensor,
-    margin: float,
-    type_of_triplets: TripletType = "all",
-) -> torch.Tensor:
+    dist: Tensor, pos: Tensor, neg: Tensor, margin: float, type_of_triplets: TripletType = "all"
+) -> Tensor:
     """``(M, N, N)`` mask of the triplets ``(a, p, n)`` that PML's ``TripletMarginMiner`` keeps.
 
     ``dist`` is distance-like (smaller = closer). With the triplet margin
@@ -154,9 +144,7 @@ def triplet_mask(
     return keep
 
 
-def batch_hard_triplets(
-    dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def batch_hard_triplets(dist: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Hermans et al.'s batch-hard choice per anchor: farthest positive, closest negative.
 
     ``dist`` is distance-like. Returns ``(hardest_positive, hardest_negative, valid)``, each of
@@ -170,9 +158,7 @@ def batch_hard_triplets(
     return farthest.indices, closest.indices, valid
 
 
-def multi_similarity_masks(
-    sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, epsilon: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def multi_similarity_masks(sim: Tensor, pos: Tensor, neg: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
     """The pair mining of the multi-similarity loss (Wang et al., CVPR 2019, Sec. 4, "pair
     mining" by relative similarity).
 
@@ -196,25 +182,17 @@ class _Miner(DistanceModule):
     """
 
     def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, ...]:
+        self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor | None = None, ref_labels: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
         return self.mine(*self._prepare(embeddings, labels, ref_emb, ref_labels))
 
-    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def mine(self, matrix: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, ...]:
         raise NotImplementedError
 
     @torch.no_grad()
     def _prepare(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None,
-        ref_labels: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor | None, ref_labels: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         check_embeddings_and_labels(embeddings, labels)
         if (ref_emb is None) != (ref_labels is None):
             raise ValueError("pass both ref_emb and ref_labels, or neither")
@@ -241,10 +219,7 @@ class TripletMarginMiner(_Miner):
     """
 
     def __init__(
-        self,
-        margin: float = 0.2,
-        type_of_triplets: TripletType = "all",
-        distance: Distance | None = None,
+        self, margin: float = 0.2, type_of_triplets: TripletType = "all", distance: Distance | None = None
     ) -> None:
         super().__init__(distance)
         check_non_negative("margin", margin)
@@ -253,7 +228,7 @@ class TripletMarginMiner(_Miner):
         self.margin = float(margin)
         self.type_of_triplets = type_of_triplets
 
-    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def mine(self, matrix: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, ...]:
         dist = _closer_is_smaller(matrix, self.distance)
         keep = triplet_mask(dist, pos, neg, self.margin, self.type_of_triplets)
         a, p, n = torch.nonzero(keep, as_tuple=True)
@@ -275,7 +250,7 @@ class BatchHardMiner(_Miner):
     def __init__(self, distance: Distance | None = None) -> None:
         super().__init__(distance)
 
-    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def mine(self, matrix: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, ...]:
         dist = _closer_is_smaller(matrix, self.distance)
         hardest_positive, hardest_negative, valid = batch_hard_triplets(dist, pos, neg)
         anchors = torch.nonzero(valid, as_tuple=True)[0]
@@ -302,7 +277,7 @@ class MultiSimilarityMiner(_Miner):
     def default_distance(self) -> Distance:
         return CosineSimilarity()
 
-    def mine(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def mine(self, matrix: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, ...]:
         sim = matrix if self.distance.is_similarity else -matrix
         pos_keep, neg_keep = multi_similarity_masks(sim, pos, neg, self.epsilon)
         return masks_to_pairs(pos_keep, neg_keep)

@@ -91,82 +91,44 @@ def _methods() -> tuple[Method, ...]:
         TripletMarginLoss,
     )
 
-    pair, proxy = "pair-based", "proxy-based"
+    def pair(name: str, make_loss: Callable[[int, int], nn.Module], note: str, rho: bool = True) -> Method:
+        return Method(name, "pair-based", make_loss, pair_based=rho, note=note)
+
+    def proxy(name: str, make_loss: Callable[[int, int], nn.Module], note: str) -> Method:
+        return Method(name, "proxy-based", make_loss, note=note)
+
     return (
-        Method(
-            "contrastive",
-            pair,
-            lambda c, d: ContrastiveLoss(0.0, 1.0),
-            pair_based=True,
-            note="Hadsell et al., CVPR 2006; PML margins 0 and 1",
+        pair("contrastive", lambda c, d: ContrastiveLoss(0.0, 1.0), "Hadsell et al., CVPR 2006; PML margins 0 and 1"),
+        pair(
+            "triplet semihard", lambda c, d: TripletMarginLoss(0.2, "semihard"), "Schroff et al., CVPR 2015; margin 0.2"
         ),
-        Method(
-            "triplet semihard",
-            pair,
-            lambda c, d: TripletMarginLoss(0.2, "semihard"),
-            pair_based=True,
-            note="Schroff et al., CVPR 2015; margin 0.2",
+        pair(
+            "triplet batch-hard", lambda c, d: TripletMarginLoss(0.2, "batch_hard"), "Hermans et al., 2017; margin 0.2"
         ),
-        Method(
-            "triplet batch-hard",
-            pair,
-            lambda c, d: TripletMarginLoss(0.2, "batch_hard"),
-            pair_based=True,
-            note="Hermans et al., 2017; margin 0.2",
-        ),
-        Method(
-            "lifted structure",
-            pair,
-            lambda c, d: LiftedStructureLoss(),
-            pair_based=True,
-            note="Oh Song et al., CVPR 2016",
-        ),
-        Method("N-pairs", pair, lambda c, d: NPairsLoss(), note="Sohn, NeurIPS 2016"),
-        Method(
+        pair("lifted structure", lambda c, d: LiftedStructureLoss(), "Oh Song et al., CVPR 2016"),
+        pair("N-pairs", lambda c, d: NPairsLoss(), "Sohn, NeurIPS 2016", rho=False),
+        pair(
             "MS",
-            pair,
             lambda c, d: MultiSimilarityLoss(epsilon=0.1),
-            pair_based=True,
-            note="Wang et al., CVPR 2019; alpha 2, beta 40, lambda 0.5, mining epsilon 0.1",
+            "Wang et al., CVPR 2019; alpha 2, beta 40, lambda 0.5, mining epsilon 0.1",
         ),
-        Method("ranked list", pair, lambda c, d: RankedListLoss(), pair_based=True, note="Wang et al., CVPR 2019"),
-        Method(
-            "circle", pair, lambda c, d: CircleLoss(), pair_based=True, note="Sun et al., CVPR 2020; m 0.4, gamma 80"
-        ),
-        Method(
+        pair("ranked list", lambda c, d: RankedListLoss(), "Wang et al., CVPR 2019"),
+        pair("circle", lambda c, d: CircleLoss(), "Sun et al., CVPR 2020; m 0.4, gamma 80"),
+        proxy(
             "ProxyNCA",
-            proxy,
             lambda c, d: ProxyNCALoss(c, d, exclude_positive_from_denominator=True),
-            note="Movshovitz-Attias et al., ICCV 2017",
+            "Movshovitz-Attias et al., ICCV 2017",
         ),
-        Method(
-            "ProxyNCA++",
-            proxy,
-            lambda c, d: ProxyNCALoss.proxynca_plus_plus(c, d),
-            note="Teh et al., ECCV 2020; scale 9",
-        ),
-        Method(
-            "Proxy-Anchor", proxy, lambda c, d: ProxyAnchorLoss(c, d), note="Kim et al., CVPR 2020; alpha 32, delta 0.1"
-        ),
-        Method(
+        proxy("ProxyNCA++", lambda c, d: ProxyNCALoss.proxynca_plus_plus(c, d), "Teh et al., ECCV 2020; scale 9"),
+        proxy("Proxy-Anchor", lambda c, d: ProxyAnchorLoss(c, d), "Kim et al., CVPR 2020; alpha 32, delta 0.1"),
+        proxy(
             "SoftTriple",
-            proxy,
             lambda c, d: SoftTripleLoss(c, d),
-            note="Qian et al., ICCV 2019; K 10, lambda 20, gamma 0.1, tau 0.2, margin 0.01",
+            "Qian et al., ICCV 2019; K 10, lambda 20, gamma 0.1, tau 0.2, margin 0.01",
         ),
-        Method(
-            "NormSoftmax",
-            proxy,
-            lambda c, d: NormalizedSoftmaxLoss(c, d),
-            note="Zhai & Wu, BMVC 2019; temperature 0.05",
-        ),
+        proxy("NormSoftmax", lambda c, d: NormalizedSoftmaxLoss(c, d), "Zhai & Wu, BMVC 2019; temperature 0.05"),
         Method("FastAP", "AP ranking", lambda c, d: FastAPLoss(num_bins=10), note="Cakir et al., CVPR 2019; 10 bins"),
-        Method(
-            "Smooth-AP",
-            "AP ranking",
-            lambda c, d: SmoothAPLoss(temperature=0.01),
-            note="Brown et al., ECCV 2020; temperature 0.01",
-        ),
+        Method("Smooth-AP", "AP ranking", lambda c, d: SmoothAPLoss(temperature=0.01), note="Brown et al., ECCV 2020"),
         Method(
             "contrastive · SNR",
             "SNR distance",
@@ -182,12 +144,7 @@ def _methods() -> tuple[Method, ...]:
             curvature=0.1,
             note="Ermolov et al., CVPR 2022; c 0.1, clip 2.3, tau 0.2",
         ),
-        Method(
-            "spherical",
-            "hyperbolic",
-            lambda c, d: PairwiseCrossEntropyLoss(c=0.0),
-            note="Ermolov et al.'s baseline; tau 0.1",
-        ),
+        Method("spherical", "hyperbolic", lambda c, d: PairwiseCrossEntropyLoss(c=0.0), note="Ermolov et al.; tau 0.1"),
         Method(
             "ProtoNet (episodic)",
             "few-shot",

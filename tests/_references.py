@@ -1,5 +1,6 @@
-"""Shared by the loss tests: batches of every label layout, and value-and-gradient comparison with a
-reference (pytorch-metric-learning or a loop written from the paper's equation), in float64."""
+"""Shared by the tests: batches of every label layout, value-and-gradient comparison with a reference
+(pytorch-metric-learning or a loop written from the paper's equation) in float64, and the retrieval
+metrics written from their definitions."""
 
 from __future__ import annotations
 
@@ -45,3 +46,31 @@ def assert_same(ours, reference, embeddings, labels, atol: float = ATOL) -> None
     ref_value, ref_grad = value_and_grad(reference, embeddings, labels)
     torch.testing.assert_close(value, ref_value.to(value.dtype), atol=atol, rtol=0)
     torch.testing.assert_close(grad, ref_grad, atol=atol, rtol=0)
+
+
+def metrics_from_ranked_relevance(ranked: list[list[bool]], ks) -> dict[str, float]:
+    """Recall@k, MAP@R and R-Precision from their definitions (Musgrave et al., ECCV 2020, Sec. 3.2).
+
+    ``ranked`` holds, for each query, whether each other item is of the query's class, in the
+    order of the ranking (the query itself left out). A query with no other item of its class
+    (R = 0) is skipped, as every implementation under test does.
+    """
+    hits: dict[int, list[bool]] = {k: [] for k in ks}
+    average_precisions, r_precisions = [], []
+    for relevant in ranked:
+        r = sum(relevant)
+        if r == 0:
+            continue
+        for k in ks:
+            hits[k].append(any(relevant[:k]))
+        found, precision_sum = 0, 0.0
+        for i, rel in enumerate(relevant[:r], start=1):
+            if rel:
+                found += 1
+                precision_sum += found / i
+        average_precisions.append(precision_sum / r)
+        r_precisions.append(found / r)
+    results = {f"recall@{k}": sum(hits[k]) / len(hits[k]) for k in ks}
+    results["map@r"] = sum(average_precisions) / len(average_precisions)
+    results["r_precision"] = sum(r_precisions) / len(r_precisions)
+    return results

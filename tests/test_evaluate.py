@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,6 +20,7 @@ from dmlkit.evaluate import (
     retrieval_metrics,
     worst_class_gap,
 )
+from tests._references import metrics_from_ranked_relevance
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
@@ -71,31 +71,15 @@ def brute_force(embeddings: torch.Tensor, labels: torch.Tensor, ks, distance: st
     x = embeddings.double()
     if distance == "cosine":
         x = F.normalize(x, dim=1)
-    hits = {k: [] for k in ks}
-    average_precisions, r_precisions = [], []
+    rankings = []
     for query in range(len(x)):
         others = torch.tensor([i for i in range(len(x)) if i != query])
         if distance == "cosine":
             order = torch.argsort(-(x[others] @ x[query]), stable=True)
         else:
             order = torch.argsort((x[others] - x[query]).norm(dim=1), stable=True)
-        relevant = (labels[others][order] == labels[query]).tolist()
-        r = sum(relevant)
-        if r == 0:
-            continue
-        for k in ks:
-            hits[k].append(any(relevant[:k]))
-        precision_sum, found = 0.0, 0
-        for i in range(r):
-            if relevant[i]:
-                found += 1
-                precision_sum += found / (i + 1)
-        average_precisions.append(precision_sum / r)
-        r_precisions.append(sum(relevant[:r]) / r)
-    result = {f"recall@{k}": float(np.mean(hits[k])) for k in ks}
-    result["map@r"] = float(np.mean(average_precisions))
-    result["r_precision"] = float(np.mean(r_precisions))
-    return result
+        rankings.append((labels[others][order] == labels[query]).tolist())
+    return metrics_from_ranked_relevance(rankings, ks)
 
 
 def assert_close(ours: dict[str, float], reference: dict[str, float], tol: float = 1e-6) -> None:

@@ -15,6 +15,7 @@ from dmlkit.hashing import (
     hamming_distance,
     hamming_retrieval_metrics,
 )
+from tests._references import metrics_from_ranked_relevance
 
 
 def random_codes(rows: int, bits: int, seed: int = 0) -> torch.Tensor:
@@ -35,12 +36,8 @@ def loop_metrics(codes, labels, ks=(1, 2, 4, 8), ties="index"):
     """Rank every other item by (Hamming distance, tie rule, index), one query at a time."""
     n = len(labels)
     labels = labels.tolist()
-    hits = {k: [] for k in ks}
-    average_precisions, r_precisions = [], []
+    rankings = []
     for q in range(n):
-        r = sum(1 for j in range(n) if j != q and labels[j] == labels[q])
-        if r == 0:
-            continue
 
         def key(j, q=q):
             same = labels[j] == labels[q]
@@ -48,20 +45,8 @@ def loop_metrics(codes, labels, ks=(1, 2, 4, 8), ties="index"):
             return (loop_hamming(codes[q], codes[j]), tie, j)
 
         ranked = sorted((j for j in range(n) if j != q), key=key)
-        relevant = [labels[j] == labels[q] for j in ranked]
-        for k in ks:
-            hits[k].append(any(relevant[:k]))
-        found, precision_sum = 0, 0.0
-        for i, rel in enumerate(relevant[:r], start=1):
-            if rel:
-                found += 1
-                precision_sum += found / i
-        average_precisions.append(precision_sum / r)
-        r_precisions.append(found / r)
-    results = {f"recall@{k}": sum(hits[k]) / len(hits[k]) for k in ks}
-    results["map@r"] = sum(average_precisions) / len(average_precisions)
-    results["r_precision"] = sum(r_precisions) / len(r_precisions)
-    return results
+        rankings.append([labels[j] == labels[q] for j in ranked])
+    return metrics_from_ranked_relevance(rankings, ks)
 
 
 def assert_metrics_close(a: dict, b: dict, tol: float = 1e-12) -> None:

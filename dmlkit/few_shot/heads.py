@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_positive
 
@@ -127,12 +127,8 @@ class FewShotClassifier(nn.Module):
         return _unbatch(self.scores(support, one_hot, query), batched)
 
     def scores(
-        self,
-        support: torch.Tensor,
-        one_hot: torch.Tensor,
-        query: torch.Tensor,
-        unlabelled: torch.Tensor | None = None,
-    ) -> torch.Tensor:  # pragma: no cover - interface
+        self, support: Tensor, one_hot: Tensor, query: Tensor, unlabelled: Tensor | None = None
+    ) -> Tensor:  # pragma: no cover - interface
         """``(B, Q, n_way)`` scores from validated ``(B, S, D)`` support, ``(B, S, n_way)``
         one-hot labels and ``(B, Q, D)`` queries (no checks: :meth:`forward` makes them)."""
         raise NotImplementedError
@@ -186,13 +182,7 @@ class PrototypicalNetworks(FewShotClassifier):
             logits = -(squared if self.distance == "squared_euclidean" else squared.clamp_min(1e-12).sqrt())
         return logits / self.temperature
 
-    def scores(
-        self,
-        support: torch.Tensor,
-        one_hot: torch.Tensor,
-        query: torch.Tensor,
-        unlabelled: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def scores(self, support: Tensor, one_hot: Tensor, query: Tensor, unlabelled: Tensor | None = None) -> Tensor:
         """See :meth:`FewShotClassifier.scores`."""
         return self.logits_from_prototypes(class_means(support, one_hot), query)
 
@@ -231,13 +221,7 @@ class MatchingNetworks(FewShotClassifier):
         """``(B, Q, S)`` attention logits: cosine similarity / temperature."""
         return F.normalize(query, dim=-1) @ F.normalize(support, dim=-1).transpose(1, 2) / self.temperature
 
-    def scores(
-        self,
-        support: torch.Tensor,
-        one_hot: torch.Tensor,
-        query: torch.Tensor,
-        unlabelled: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def scores(self, support: Tensor, one_hot: Tensor, query: Tensor, unlabelled: Tensor | None = None) -> Tensor:
         """See :meth:`FewShotClassifier.scores`."""
         logits = self.attention(support, query)  # (B, Q, S)
         # log sum_{i in class k} softmax_i = logsumexp_{i in k}(logit_i) - logsumexp_i(logit_i)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_curvature
 from dmlkit.few_shot.heads import FewShotClassifier, _check_temperature, _episode_batch, _unbatch
@@ -64,13 +65,7 @@ class HyperbolicPrototypicalNetworks(FewShotClassifier):
         self.check_points(support3, "support")
         return _unbatch(self._midpoints(support3, one_hot), batched)
 
-    def scores(
-        self,
-        support: torch.Tensor,
-        one_hot: torch.Tensor,
-        query: torch.Tensor,
-        unlabelled: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def scores(self, support: Tensor, one_hot: Tensor, query: Tensor, unlabelled: Tensor | None = None) -> Tensor:
         """See :meth:`FewShotClassifier.scores`."""
         prototypes = self._midpoints(support, one_hot)
         distances = dist(query.unsqueeze(2), prototypes.unsqueeze(1), c=self.c)  # (B, Q, n_way)

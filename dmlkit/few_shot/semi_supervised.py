@@ -6,7 +6,7 @@ import math
 from typing import Literal
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_positive
 from dmlkit.few_shot.heads import FewShotClassifier, _episode_batch, _squared_distances, _unbatch, distance_statistics
@@ -149,22 +149,12 @@ class SemiSupervisedPrototypes(FewShotClassifier):
         return prototypes
 
     def forward(
-        self,
-        support: torch.Tensor,
-        support_labels: torch.Tensor,
-        query: torch.Tensor,
-        unlabelled: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, support: Tensor, support_labels: Tensor, query: Tensor, unlabelled: Tensor | None = None
+    ) -> Tensor:
         support, one_hot, query, unlabelled, batched = _episode_batch(support, support_labels, query, unlabelled)
         return _unbatch(self.scores(support, one_hot, query, unlabelled), batched)
 
-    def scores(
-        self,
-        support: torch.Tensor,
-        one_hot: torch.Tensor,
-        query: torch.Tensor,
-        unlabelled: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def scores(self, support: Tensor, one_hot: Tensor, query: Tensor, unlabelled: Tensor | None = None) -> Tensor:
         """See :meth:`FewShotClassifier.scores`."""
         return -_squared_distances(query, self._refine(support, one_hot, unlabelled))
 

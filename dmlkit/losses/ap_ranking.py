@@ -28,7 +28,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from dmlkit.checks import check_embeddings_and_labels, check_positive
@@ -51,7 +51,7 @@ _SMOOTH_AP_CHUNK_ELEMENTS = 2**20
 _AP_CHUNK_ELEMENTS = 2**24
 
 
-def _retrieval_masks(labels: torch.Tensor, include_query: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _retrieval_masks(labels: Tensor, include_query: bool) -> tuple[Tensor, Tensor]:
     """Boolean ``(B, B)`` masks: row ``q`` marks ``q``'s retrieval set and its positives."""
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     if include_query:
@@ -60,7 +60,7 @@ def _retrieval_masks(labels: torch.Tensor, include_query: bool) -> tuple[torch.T
     return off_diagonal, same & off_diagonal
 
 
-def _mean_over_queries(per_query: torch.Tensor, has_positive: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+def _mean_over_queries(per_query: Tensor, has_positive: Tensor, embeddings: Tensor) -> Tensor:
     """``1 - mean`` of the per-query AP over queries with positives (0 if there are none)."""
     count = has_positive.sum()
     if count == 0:
@@ -76,13 +76,13 @@ def _mean_over_queries(per_query: torch.Tensor, has_positive: torch.Tensor, embe
 
 @torch.no_grad()
 def average_precision(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
+    embeddings: Tensor,
+    labels: Tensor,
     *,
     distance: str | Distance = "cosine",
     include_query: bool = False,
     ties: Literal["optimistic", "pessimistic"] = "optimistic",
-) -> torch.Tensor:
+) -> Tensor:
     """Exact average precision of every item used as a query against the rest of the batch.
 
     ``AP_q = (1/|P_q|) · Σ_{i∈P_q} R(i, P_q) / R(i, Ω_q)`` with ranks counted from the
@@ -137,7 +137,7 @@ def average_precision(
     return result.to(embeddings.dtype)
 
 
-def _ranks(set_scores: torch.Tensor, scores: torch.Tensor, ties: str) -> torch.Tensor:
+def _ranks(set_scores: Tensor, scores: Tensor, ties: str) -> Tensor:
     """Rank of every ``scores[q, i]`` within the finite entries of ``set_scores[q]`` (float64).
 
     Optimistic: ``1 + #{j: set_j > s_i}``; pessimistic: ``#{j: set_j >= s_i}`` (which counts
@@ -163,7 +163,7 @@ def _check_num_bins(num_bins: int) -> int:
     return int(num_bins)
 
 
-def _fast_ap(embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _fast_ap(embeddings: Tensor, labels: Tensor, num_bins: int) -> tuple[Tensor, Tensor]:
     """Per-query FastAP (0 where there is no positive) and the mask of queries with positives."""
     labels = labels.to(embeddings.device)
     normalized = F.normalize(embeddings, dim=1)
@@ -183,7 +183,7 @@ def _fast_ap(embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int) -> t
     upper_weight = scaled - lower
     lower_weight = 1.0 - upper_weight
 
-    def histogram(mask: torch.Tensor) -> torch.Tensor:
+    def histogram(mask: Tensor) -> Tensor:
         hist = torch.zeros(labels.shape[0], num_bins + 1, dtype=dtype, device=embeddings.device)
         hist = hist.scatter_add(1, lower, lower_weight * mask)
         return hist.scatter_add(1, lower + 1, upper_weight * mask)
@@ -199,7 +199,7 @@ def _fast_ap(embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int) -> t
     return per_query, num_positive > 0
 
 
-def fast_average_precision(embeddings: torch.Tensor, labels: torch.Tensor, num_bins: int = 10) -> torch.Tensor:
+def fast_average_precision(embeddings: Tensor, labels: Tensor, num_bins: int = 10) -> Tensor:
     """Per-query FastAP (differentiable): ``(B,)``, ``NaN`` for queries without positives.
 
     See :class:`FastAPLoss` for the definition; the loss is ``1 - nanmean`` of this.
@@ -241,7 +241,7 @@ class FastAPLoss(nn.Module):
         super().__init__()
         self.num_bins = _check_num_bins(num_bins)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         check_embeddings_and_labels(embeddings, labels)
         per_query, has_positive = _fast_ap(embeddings, labels, self.num_bins)
         return _mean_over_queries(per_query, has_positive, embeddings)
@@ -255,7 +255,7 @@ class FastAPLoss(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-def _sigmoid_of_differences(scaled: torch.Tensor) -> torch.Tensor:
+def _sigmoid_of_differences(scaled: Tensor) -> Tensor:
     """``σ(clamp(t_j - t_i, ±50))`` as a ``(C, B, B)`` tensor from the ``(C, B)`` rows ``t``.
 
     Entry ``[c, i, j]`` compares item ``j`` with item ``i`` for the query of row ``c``.
@@ -278,9 +278,7 @@ class _SmoothAPFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(
-        ctx, similarity: torch.Tensor, retrieval: torch.Tensor, positive: torch.Tensor, temperature: float
-    ) -> torch.Tensor:
+    def forward(ctx, similarity: Tensor, retrieval: Tensor, positive: Tensor, temperature: float) -> Tensor:
         batch_size = similarity.shape[0]
         scaled = similarity / temperature
         masks = torch.stack((retrieval, positive), dim=2)  # (B, B, 2)
@@ -301,7 +299,7 @@ class _SmoothAPFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_ap: torch.Tensor):
+    def backward(ctx, grad_ap: Tensor):
         scaled, masks, rank_all, rank_pos, num_positive = ctx.saved_tensors
         retrieval, positive = masks[..., 0], masks[..., 1]
         batch_size = scaled.shape[0]
@@ -325,9 +323,7 @@ class _SmoothAPFunction(torch.autograd.Function):
         return grad / ctx.temperature, None, None, None
 
 
-def _smooth_ap(
-    embeddings: torch.Tensor, labels: torch.Tensor, temperature: float, include_query: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _smooth_ap(embeddings: Tensor, labels: Tensor, temperature: float, include_query: bool) -> tuple[Tensor, Tensor]:
     labels = labels.to(embeddings.device)
     normalized = F.normalize(embeddings, dim=1)
     similarity = normalized @ normalized.T  # cosine similarity s_qj
@@ -338,11 +334,8 @@ def _smooth_ap(
 
 
 def smooth_average_precision(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    temperature: float = 0.01,
-    include_query: bool = False,
-) -> torch.Tensor:
+    embeddings: Tensor, labels: Tensor, temperature: float = 0.01, include_query: bool = False
+) -> Tensor:
     """Per-query Smooth-AP (differentiable): ``(B,)``, ``NaN`` for queries without positives.
 
     See :class:`SmoothAPLoss` for the definition; the loss is ``1 - nanmean`` of this. As
@@ -395,7 +388,7 @@ class SmoothAPLoss(nn.Module):
         self.temperature = float(temperature)
         self.include_query = bool(include_query)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         check_embeddings_and_labels(embeddings, labels)
         per_query, has_positive = _smooth_ap(embeddings, labels, self.temperature, self.include_query)
         return _mean_over_queries(per_query, has_positive, embeddings)

@@ -22,7 +22,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_class_batch, check_curvature, check_embeddings_and_labels, check_positive
 from dmlkit.geometry.poincare import dist_matrix, expmap0, project
@@ -40,7 +40,7 @@ def _resolve_temperature(temperature: float | None, c: float) -> float:
     return float(temperature)
 
 
-def _check_inside_ball(embeddings: torch.Tensor, c: float) -> None:
+def _check_inside_ball(embeddings: Tensor, c: float) -> None:
     if c == 0:
         return
     outside = (c * embeddings.detach().pow(2).sum(dim=1) >= 1.0).nonzero().flatten()
@@ -52,7 +52,7 @@ def _check_inside_ball(embeddings: torch.Tensor, c: float) -> None:
         )
 
 
-def _logits(embeddings: torch.Tensor, reference: torch.Tensor | None, c: float, temperature: float) -> torch.Tensor:
+def _logits(embeddings: Tensor, reference: Tensor | None, c: float, temperature: float) -> Tensor:
     """``-d_c(x, y) / temperature`` for ``c > 0``; cosine similarity / temperature for ``c = 0``."""
     if c > 0:
         return -dist_matrix(embeddings, reference, c=c) / temperature
@@ -109,7 +109,7 @@ class PairwiseCrossEntropyLoss(nn.Module):
         self.c = check_curvature(c)
         self.temperature = _resolve_temperature(temperature, self.c)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         check_embeddings_and_labels(embeddings, labels)
         _check_inside_ball(embeddings, self.c)
         n = embeddings.shape[0]
@@ -160,13 +160,7 @@ class HyperbolicPrototypeLoss(nn.Module):
             values of Ermolov et al.).
     """
 
-    def __init__(
-        self,
-        num_classes: int,
-        embedding_size: int,
-        c: float = 0.1,
-        temperature: float | None = None,
-    ) -> None:
+    def __init__(self, num_classes: int, embedding_size: int, c: float = 0.1, temperature: float | None = None) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
@@ -178,7 +172,7 @@ class HyperbolicPrototypeLoss(nn.Module):
         self.temperature = _resolve_temperature(temperature, self.c)
         self.proxies = nn.Parameter(torch.randn(num_classes, embedding_size) / math.sqrt(embedding_size))
 
-    def ball_proxies(self) -> torch.Tensor:
+    def ball_proxies(self) -> Tensor:
         """The class representatives in the ball, ``project(expmap0(proxies))`` (``(C, D)``).
 
         For ``c = 0`` the raw (Euclidean) proxies, which the spherical variant normalises.
@@ -187,12 +181,12 @@ class HyperbolicPrototypeLoss(nn.Module):
             return self.proxies
         return project(expmap0(self.proxies, c=self.c), c=self.c, eps=1e-3)
 
-    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def logits(self, embeddings: Tensor) -> Tensor:
         """``(B, C)`` logits ``-d_c(z, p_k) / temperature`` (cosine / temperature for ``c = 0``)."""
         proxies = self.ball_proxies().to(embeddings.dtype)
         return _logits(embeddings, proxies, self.c, self.temperature)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         check_class_batch(embeddings, labels, self.num_classes, self.embedding_size, type(self).__name__)
         _check_inside_ball(embeddings, self.c)
         return F.cross_entropy(self.logits(embeddings), labels)

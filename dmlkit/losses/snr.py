@@ -40,9 +40,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_embeddings, check_non_negative
 from dmlkit.distances import Distance, SNRDistance
@@ -71,7 +70,7 @@ class ZeroMeanRegularizer(nn.Module):
         super().__init__()
         self.normalize_embeddings = bool(normalize_embeddings)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor) -> Tensor:
         check_embeddings(embeddings)
         if self.normalize_embeddings:
             embeddings = F.normalize(embeddings, dim=1)
@@ -103,12 +102,8 @@ class _ZeroMeanRegularized:
         self.regularizer = ZeroMeanRegularizer(normalize_regularizer)
 
     def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor | None = None, ref_labels: Tensor | None = None
+    ) -> Tensor:
         loss = super().forward(embeddings, labels, ref_emb, ref_labels)
         if self.regularizer_weight > 0:
             loss = loss + self.regularizer_weight * self.regularizer(embeddings)

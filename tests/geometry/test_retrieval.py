@@ -23,6 +23,7 @@ from dmlkit.geometry.retrieval import (
     with_hyperbolic_metrics,
 )
 from dmlkit.neighbors import exact_knn
+from tests._references import metrics_from_ranked_relevance
 
 F64 = torch.float64
 
@@ -42,29 +43,13 @@ def random_labels(n, num_classes, seed):
 def loop_metrics(x, labels, c, ks):
     """The metric definitions, query by query, with distances from dist() one pair at a time."""
     n = x.shape[0]
-    hits = {k: [] for k in ks}
-    ap, rp = [], []
+    rankings = []
     for q in range(n):
-        r = int((labels == labels[q]).sum()) - 1
-        if r == 0:
-            continue
         others = [j for j in range(n) if j != q]
         d = [float(dist(x[q], x[j], c=c)) for j in others]
         order = [others[i] for i in sorted(range(len(others)), key=lambda i: d[i])]
-        rel = [bool(labels[j] == labels[q]) for j in order]
-        for k in ks:
-            hits[k].append(any(rel[:k]))
-        found, total = 0, 0.0
-        for i in range(r):
-            if rel[i]:
-                found += 1
-                total += found / (i + 1)
-        ap.append(total / r)
-        rp.append(sum(rel[:r]) / r)
-    out = {f"recall@{k}": sum(hits[k]) / len(hits[k]) for k in ks}
-    out["map@r"] = sum(ap) / len(ap)
-    out["r_precision"] = sum(rp) / len(rp)
-    return out
+        rankings.append([bool(labels[j] == labels[q]) for j in order])
+    return metrics_from_ranked_relevance(rankings, ks)
 
 
 # ----------------------------------------------------------------------------------------------

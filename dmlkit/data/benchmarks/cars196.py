@@ -8,17 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from dmlkit.data.benchmarks.common import (
-    ImageFileDataset,
-    TransformArg,
-    _build,
-    _check_first_image,
-    _check_split,
-    _class_split,
-    _not_found,
-    _resolve_transform,
-    _search_dirs,
-)
+from dmlkit.data.benchmarks import common
+from dmlkit.data.benchmarks.common import ImageFileDataset, TransformArg
 from dmlkit.data.paths import DatasetNotFoundError
 
 __all__ = ["load_cars196"]
@@ -127,9 +118,9 @@ def load_cars196(
     Raises:
         DatasetNotFoundError: the annotation files or the images are not on disk.
     """
-    _check_split(split)
+    common.check_split(split)
     title = "Cars196"
-    tried = _search_dirs(root, "cars196", ["stanford_cars"])
+    tried = common.search_dirs(root, "cars196", ["stanford_cars"])
     looked: list[Path] = []
     found = None
     for folder in tried:
@@ -142,14 +133,14 @@ def load_cars196(
             found = _cars_from_devkit(folder)
             break
     if found is None:
-        raise _not_found(title, looked, _CARS_LAYOUT, _CARS_HOW)
+        raise common.not_found(title, looked, _CARS_LAYOUT, _CARS_HOW)
     paths, official_ids, names, annotation = found
     if official_ids.size == 0:
         raise ValueError(f"{title}: {annotation} lists no image")
 
-    mask = _class_split(official_ids, split, num_train_classes, title)
-    dataset = _build(
-        paths, official_ids, names, mask, f"cars196-{split}", _resolve_transform(transform, split, image_size)
+    mask = common.class_split_mask(official_ids, split, num_train_classes, title)
+    dataset = common.build_dataset(
+        paths, official_ids, names, mask, f"cars196-{split}", common.resolve_transform(transform, split, image_size)
     )
-    _check_first_image(title, dataset.paths, annotation)
+    common.check_first_image(title, dataset.paths, annotation)
     return dataset

@@ -118,12 +118,12 @@ class ImageFileDataset(LabelledDataset):
         )
 
 
-def _check_split(split: str) -> None:
+def check_split(split: str) -> None:
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
 
 
-def _resolve_transform(transform: TransformArg, split: str, image_size: int) -> ImageTransform | None:
+def resolve_transform(transform: TransformArg, split: str, image_size: int) -> ImageTransform | None:
     if isinstance(transform, str):
         if transform != "imagenet":
             raise ValueError(f"transform must be a callable, None or 'imagenet', got {transform!r}")
@@ -131,13 +131,13 @@ def _resolve_transform(transform: TransformArg, split: str, image_size: int) -> 
     return transform
 
 
-def _search_dirs(root: str | os.PathLike[str] | None, name: str, nested: Sequence[str]) -> list[Path]:
+def search_dirs(root: str | os.PathLike[str] | None, name: str, nested: Sequence[str]) -> list[Path]:
     """``root`` (or ``<data_dir>/<name>``) and the sub-folders the archives unpack to."""
     base = Path(root).expanduser() if root is not None else data_dir() / name
     return [*(base / sub for sub in nested), base]
 
 
-def _not_found(title: str, tried: Sequence[Path], layout: str, how: str) -> DatasetNotFoundError:
+def not_found(title: str, tried: Sequence[Path], layout: str, how: str) -> DatasetNotFoundError:
     lines = [
         f"{title} not found. Looked in:",
         *(f"  - {path}" for path in tried),
@@ -149,7 +149,7 @@ def _not_found(title: str, tried: Sequence[Path], layout: str, how: str) -> Data
     return DatasetNotFoundError("\n".join(lines))
 
 
-def _check_first_image(title: str, paths: Sequence[Path], annotation: Path) -> None:
+def check_first_image(title: str, paths: Sequence[Path], annotation: Path) -> None:
     """Catch an annotation file whose images were not unpacked next to it (cheap: one file)."""
     if paths and not paths[0].is_file():
         raise DatasetNotFoundError(
@@ -158,7 +158,7 @@ def _check_first_image(title: str, paths: Sequence[Path], annotation: Path) -> N
         )
 
 
-def _class_split(official_ids: np.ndarray, split: str, num_train_classes: int, title: str) -> np.ndarray:
+def class_split_mask(official_ids: np.ndarray, split: str, num_train_classes: int, title: str) -> np.ndarray:
     """Mask of the items of ``split`` when classes ``1..num_train_classes`` are the train side."""
     largest = int(official_ids.max())
     if not 1 <= num_train_classes < largest:
@@ -172,7 +172,7 @@ def _class_split(official_ids: np.ndarray, split: str, num_train_classes: int, t
     return in_train if split == "train" else ~in_train
 
 
-def _build(
+def build_dataset(
     paths: Sequence[Path],
     official_ids: np.ndarray,
     names: dict[int, str],
@@ -196,7 +196,7 @@ def _build(
     )
 
 
-def _read_table(path: Path, columns: int, header: bool = False) -> list[list[str]]:
+def read_table(path: Path, columns: int, header: bool = False) -> list[list[str]]:
     """Whitespace-separated rows of a text annotation file, with a clear error on a bad row."""
     rows = []
     with open(path, encoding="utf-8") as handle:

@@ -6,18 +6,8 @@ import os
 
 import numpy as np
 
-from dmlkit.data.benchmarks.common import (
-    ImageFileDataset,
-    TransformArg,
-    _build,
-    _check_first_image,
-    _check_split,
-    _class_split,
-    _not_found,
-    _read_table,
-    _resolve_transform,
-    _search_dirs,
-)
+from dmlkit.data.benchmarks import common
+from dmlkit.data.benchmarks.common import ImageFileDataset, TransformArg
 
 __all__ = ["load_cub200"]
 
@@ -70,16 +60,16 @@ def load_cub200(
     Raises:
         DatasetNotFoundError: the annotation files or the images are not on disk.
     """
-    _check_split(split)
+    common.check_split(split)
     title = "CUB-200-2011"
-    tried = _search_dirs(root, "cub200", ["CUB_200_2011"])
+    tried = common.search_dirs(root, "cub200", ["CUB_200_2011"])
     required = ("images.txt", "image_class_labels.txt")
     folder = next((d for d in tried if all((d / f).is_file() for f in required)), None)
     if folder is None:
-        raise _not_found(title, [d / "images.txt" for d in tried], _CUB_LAYOUT, _CUB_HOW)
+        raise common.not_found(title, [d / "images.txt" for d in tried], _CUB_LAYOUT, _CUB_HOW)
 
-    relative = {image_id: rel.strip() for image_id, rel in _read_table(folder / "images.txt", 2)}
-    labels = _read_table(folder / "image_class_labels.txt", 2)
+    relative = {image_id: rel.strip() for image_id, rel in common.read_table(folder / "images.txt", 2)}
+    labels = common.read_table(folder / "image_class_labels.txt", 2)
     if not labels:
         raise ValueError(f"{title}: {folder / 'image_class_labels.txt'} lists no image")
     missing = [image_id for image_id, _ in labels if image_id not in relative]
@@ -90,14 +80,14 @@ def load_cub200(
 
     names: dict[int, str] = {}
     if (folder / "classes.txt").is_file():
-        rows = _read_table(folder / "classes.txt", 2)
+        rows = common.read_table(folder / "classes.txt", 2)
         names = {int(class_id): _cub_name(class_dir.strip()) for class_id, class_dir in rows}
     for image_id, class_id in labels:  # fall back on the image folder's name
         names.setdefault(int(class_id), _cub_name(relative[image_id].split("/")[0]))
 
-    mask = _class_split(official_ids, split, num_train_classes, title)
-    dataset = _build(
-        paths, official_ids, names, mask, f"cub200-{split}", _resolve_transform(transform, split, image_size)
+    mask = common.class_split_mask(official_ids, split, num_train_classes, title)
+    dataset = common.build_dataset(
+        paths, official_ids, names, mask, f"cub200-{split}", common.resolve_transform(transform, split, image_size)
     )
-    _check_first_image(title, dataset.paths, folder / "images.txt")
+    common.check_first_image(title, dataset.paths, folder / "images.txt")
     return dataset

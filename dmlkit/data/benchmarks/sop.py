@@ -8,17 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from dmlkit.data.benchmarks.common import (
-    ImageFileDataset,
-    TransformArg,
-    _build,
-    _check_first_image,
-    _check_split,
-    _not_found,
-    _read_table,
-    _resolve_transform,
-    _search_dirs,
-)
+from dmlkit.data.benchmarks import common
+from dmlkit.data.benchmarks.common import ImageFileDataset, TransformArg
 
 __all__ = ["load_sop"]
 
@@ -65,20 +56,20 @@ def load_sop(
     Raises:
         DatasetNotFoundError: the annotation files or the images are not on disk.
     """
-    _check_split(split)
+    common.check_split(split)
     title = "Stanford Online Products"
-    tried = _search_dirs(root, "sop", ["Stanford_Online_Products"])
+    tried = common.search_dirs(root, "sop", ["Stanford_Online_Products"])
     files = ["Ebay_train.txt", "Ebay_test.txt"] if split == "all" else [f"Ebay_{split}.txt"]
     folder = next((d for d in tried if all((d / f).is_file() for f in files)), None)
     if folder is None:
-        raise _not_found(title, [d / f for d in tried for f in files], _SOP_LAYOUT, _SOP_HOW)
+        raise common.not_found(title, [d / f for d in tried for f in files], _SOP_LAYOUT, _SOP_HOW)
 
     paths: list[Path] = []
     ids: list[int] = []
     names: dict[int, str] = {}
     info: dict[int, dict[str, Any]] = {}
     for file in files:
-        for _, class_id, super_id, relative in _read_table(folder / file, 4, header=True):
+        for _, class_id, super_id, relative in common.read_table(folder / file, 4, header=True):
             relative = relative.strip()
             cid = int(class_id)
             paths.append(folder / relative)
@@ -92,7 +83,7 @@ def load_sop(
     if official_ids.size == 0:
         raise ValueError(f"{title}: {', '.join(str(folder / f) for f in files)} list no image")
     mask = np.ones(len(official_ids), dtype=bool)
-    resolved = _resolve_transform(transform, split, image_size)
-    dataset = _build(paths, official_ids, names, mask, f"sop-{split}", resolved, info)
-    _check_first_image(title, dataset.paths, folder / files[0])
+    resolved = common.resolve_transform(transform, split, image_size)
+    dataset = common.build_dataset(paths, official_ids, names, mask, f"sop-{split}", resolved, info)
+    common.check_first_image(title, dataset.paths, folder / files[0])
     return dataset

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_embeddings_and_labels
 from dmlkit.distances import Distance, DistanceModule
@@ -14,13 +15,7 @@ from dmlkit.miners import pair_masks, switch_negatives
 __all__ = ["masked_logsumexp", "PairBasedLoss"]
 
 
-def masked_logsumexp(
-    x: torch.Tensor,
-    mask: torch.Tensor,
-    dim: int = 1,
-    add_one: bool = False,
-    empty_value: float = 0.0,
-) -> torch.Tensor:
+def masked_logsumexp(x: Tensor, mask: Tensor, dim: int = 1, add_one: bool = False, empty_value: float = 0.0) -> Tensor:
     """``log sum_{mask} exp(x)`` along ``dim``; with ``add_one``, ``log(1 + sum_{mask} exp(x))``.
 
     ``add_one`` is the log-sum-exp with an extra zero logit, the ``log(1 + sum exp)`` of the
@@ -43,7 +38,7 @@ def masked_logsumexp(
     return torch.where(has_any, shift + safe_log, empty).squeeze(dim)
 
 
-def _avg_nonzero(terms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _avg_nonzero(terms: Tensor, mask: Tensor) -> Tensor:
     """Mean of the strictly positive ``terms`` inside ``mask`` (0 when there are none).
 
     PML's ``AvgNonZeroReducer``: terms that are already satisfied (0) do not dilute the mean.
@@ -53,12 +48,12 @@ def _avg_nonzero(terms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return terms.sum() / count.clamp_min(1)
 
 
-def _masked_mean(terms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _masked_mean(terms: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``terms`` inside ``mask`` (0 when the mask is empty)."""
     return (terms * mask).sum() / mask.sum().clamp_min(1)
 
 
-def _beyond(distance: Distance, x: torch.Tensor | float, y: torch.Tensor | float) -> torch.Tensor:
+def _beyond(distance: Distance, x: Tensor | float, y: Tensor | float) -> Tensor:
     """How far ``x`` lies beyond ``y`` on the "far" side: ``x - y`` for a distance, ``y - x`` for a
     similarity (PML's ``distance.margin(x, y)``). Lets one hinge formula serve both kinds."""
     return y - x if distance.is_similarity else x - y  # type: ignore[return-value]
@@ -99,12 +94,8 @@ class PairBasedLoss(DistanceModule):
     p_switch: float = 0.0
 
     def forward(
-        self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor | None = None, ref_labels: Tensor | None = None
+    ) -> Tensor:
         """The loss of the batch; with ``ref_emb``/``ref_labels``, of the batch against them."""
         check_embeddings_and_labels(embeddings, labels)
         if ref_emb is None and ref_labels is None:
@@ -120,12 +111,12 @@ class PairBasedLoss(DistanceModule):
 
     def compute_loss(
         self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-        self_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        embeddings: Tensor,
+        labels: Tensor,
+        ref_emb: Tensor | None = None,
+        ref_labels: Tensor | None = None,
+        self_mask: Tensor | None = None,
+    ) -> Tensor:
         """The loss of query rows against reference rows (``ref_emb=None``: the batch itself,
         diagonal excluded). ``self_mask`` ``(M, N)`` marks pairs that are not positives because
         they are the same sample twice. Inputs are assumed valid."""
@@ -135,5 +126,5 @@ class PairBasedLoss(DistanceModule):
             pos, neg = switch_negatives(pos, neg, self.p_switch)
         return self._loss(matrix, pos, neg, in_batch=ref_emb is None)
 
-    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+    def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:
         raise NotImplementedError

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.checks import check_non_negative, check_positive
 from dmlkit.distances import CosineSimilarity
@@ -38,7 +38,7 @@ class CircleLoss(PairBasedLoss):
         self.m = float(m)
         self.gamma = float(gamma)
 
-    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+    def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:
         s = matrix
         detached = s.detach()
         pos_logits = -self.gamma * F.relu(1 + self.m - detached) * (s - (1 - self.m))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.distances import Distance
 from dmlkit.losses.pair_based.base import PairBasedLoss, _avg_nonzero, _beyond, _check_choice, _check_real
@@ -65,7 +65,7 @@ class ContrastiveLoss(PairBasedLoss):
         self.squared = bool(squared)
         self.reduction = reduction
 
-    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+    def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:
         pos_terms = F.relu(_beyond(self.distance, matrix, self.pos_margin))
         neg_terms = F.relu(_beyond(self.distance, self.neg_margin, matrix))
         if self.squared:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_embeddings_and_labels, check_non_negative
 from dmlkit.losses.pair_based.base import PairBasedLoss
@@ -97,7 +97,7 @@ class CrossBatchMemory(nn.Module):
         self.num_filled = 0
         self.iteration = 0
 
-    def _enqueue(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _enqueue(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Store the batch (detached) and return the memory slot of each of its rows."""
         memory = self.embedding_memory
         if memory.dtype != embeddings.dtype or memory.device != embeddings.device:
@@ -111,7 +111,7 @@ class CrossBatchMemory(nn.Module):
         self.num_filled = min(self.num_filled + batch, self.memory_size)
         return slots
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         check_embeddings_and_labels(embeddings, labels)
         if embeddings.shape[1] != self.embedding_size:
             raise ValueError(f"expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}")

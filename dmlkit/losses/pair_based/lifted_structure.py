@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.distances import Distance
 from dmlkit.losses.pair_based.base import PairBasedLoss, _beyond, _check_real, masked_logsumexp
@@ -48,7 +49,7 @@ class LiftedStructureLoss(PairBasedLoss):
         self.neg_margin = float(neg_margin)
         self.pos_margin = float(pos_margin)
 
-    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+    def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:
         neg_logits = _beyond(self.distance, self.neg_margin, matrix)
         row_lse = masked_logsumexp(neg_logits, neg, empty_value=float("-inf"))  # (M,)
         has_neg = neg.any(dim=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_non_negative, check_positive
 from dmlkit.distances import CosineSimilarity, Distance
@@ -70,7 +71,7 @@ class MultiSimilarityLoss(PairBasedLoss):
     def default_distance(self) -> Distance:
         return CosineSimilarity()
 
-    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+    def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:
         if self.epsilon is not None:
             sim = matrix.detach() if self.distance.is_similarity else -matrix.detach()
             pos, neg = multi_similarity_masks(sim, pos, neg, self.epsilon)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.checks import check_non_negative
 from dmlkit.distances import Distance, DotProductSimilarity
@@ -49,12 +50,12 @@ class NPairsLoss(PairBasedLoss):
 
     def compute_loss(
         self,
-        embeddings: torch.Tensor,
-        labels: torch.Tensor,
-        ref_emb: torch.Tensor | None = None,
-        ref_labels: torch.Tensor | None = None,
-        self_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        embeddings: Tensor,
+        labels: Tensor,
+        ref_emb: Tensor | None = None,
+        ref_labels: Tensor | None = None,
+        self_mask: Tensor | None = None,
+    ) -> Tensor:
         if ref_emb is not None:
             raise ValueError("NPairsLoss has no form with a reference set (ref_emb)")
         anchors, positives = self.pairs(labels)
@@ -70,7 +71,7 @@ class NPairsLoss(PairBasedLoss):
         return loss
 
     @staticmethod
-    def pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def pairs(labels: Tensor) -> tuple[Tensor, Tensor]:
         """``(anchors, positives)``: the first and second sample of each class that has two,
         classes in increasing label order (as PML).
 

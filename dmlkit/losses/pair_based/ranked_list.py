@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_non_negative, check_positive, check_probability
 from dmlkit.distances import Distance
@@ -71,7 +72,7 @@ class RankedListLoss(PairBasedLoss):
         self.Tp = float(Tp)
         self.variant = variant
 
-    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+    def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:
         boundary = self.alpha - self.margin
         pos_kept = pos & (matrix > boundary)
         neg_kept = neg & (matrix < self.alpha)

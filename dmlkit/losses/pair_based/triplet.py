@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.checks import check_non_negative
 from dmlkit.distances import Distance
@@ -18,7 +19,7 @@ __all__ = ["TripletMarginLoss"]
 _TRIPLET_MINING = ("all", "semihard", "hard", "batch_hard")
 
 
-def _padded_positives(pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _padded_positives(pos: Tensor) -> tuple[Tensor, Tensor]:
     """Column indices of each row's positives, left-aligned and padded to the largest count.
 
     Returns ``(index, valid)`` of shape ``(M, K)``, ``K`` the most positives any row has; padded
@@ -38,8 +39,8 @@ def _padded_positives(pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _triplet_selection(
-    d_ap: torch.Tensor, d_an: torch.Tensor, margin: float, mining: str, smooth_loss: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+    d_ap: Tensor, d_an: Tensor, margin: float, mining: str, smooth_loss: bool
+) -> tuple[Tensor, Tensor]:
     """Which triplets are selected and which of them count in the loss, from detached distances.
 
     ``d_ap`` is ``(M, K, 1)`` with ``-inf`` in padded slots, ``d_an`` is ``(M, 1, N)`` with ``+inf``
@@ -127,7 +128,7 @@ class TripletMarginLoss(PairBasedLoss):
         self.reduction = reduction
         self.smooth_loss = bool(smooth_loss)
 
-    def _loss(self, matrix: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, in_batch: bool) -> torch.Tensor:
+    def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:
         dist = -matrix if self.distance.is_similarity else matrix
         if self.mining == "batch_hard":
             return self._batch_hard(dist, pos, neg)
@@ -158,7 +159,7 @@ class TripletMarginLoss(PairBasedLoss):
         count = per_positive.sum() if self.reduction == "avg_nonzero" else selected.sum()
         return total / count.clamp_min(1)
 
-    def _batch_hard(self, dist: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    def _batch_hard(self, dist: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         hardest_positive, hardest_negative, valid = batch_hard_triplets(dist.detach(), pos, neg)
         ap = dist.gather(1, hardest_positive.unsqueeze(1)).squeeze(1)
         an = dist.gather(1, hardest_negative.unsqueeze(1)).squeeze(1)

@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_class_batch, check_non_negative, check_positive
 
@@ -101,7 +101,7 @@ class _ProxyLoss(nn.Module):
 
     # -- inputs --------------------------------------------------------------------------------
 
-    def _check_inputs(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+    def _check_inputs(self, embeddings: Tensor, labels: Tensor) -> None:
         check_class_batch(embeddings, labels, self.num_classes, self.embedding_size, type(self).__name__)
         if embeddings.device != self.proxies.device:
             raise ValueError(
@@ -109,9 +109,7 @@ class _ProxyLoss(nn.Module):
                 f"{self.proxies.device}; move the loss with .to(device)"
             )
 
-    def _prepare(
-        self, embeddings: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+    def _prepare(self, embeddings: Tensor, labels: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
         """Validate, L2-normalise and, with negative sampling, draw the classes of this step:
         ``(normalized, rows, targets, correction)`` where ``rows`` are the proxies' classes taken
         (``None``: all), ``targets`` the labels' positions among them and ``correction`` the
@@ -123,14 +121,14 @@ class _ProxyLoss(nn.Module):
         subset = self._sample(normalized, labels)
         return normalized, subset.classes, subset.targets, self._log_correction(subset, embeddings.dtype)
 
-    def _normalized_proxies(self, dtype: torch.dtype, rows: torch.Tensor | None = None) -> torch.Tensor:
+    def _normalized_proxies(self, dtype: torch.dtype, rows: Tensor | None = None) -> Tensor:
         """Unit-norm proxies (all of them, or the given rows) in ``dtype``; differentiable."""
         proxies = self.proxies if rows is None else self.proxies[rows]
         return F.normalize(proxies.to(dtype), dim=1)
 
     # -- negative sampling ---------------------------------------------------------------------
 
-    def _class_rows(self, classes: torch.Tensor) -> torch.Tensor:
+    def _class_rows(self, classes: Tensor) -> Tensor:
         """Rows of :attr:`proxies` that belong to ``classes`` (class-major order)."""
         k = self._proxies_per_class
         if k == 1:
@@ -139,13 +137,13 @@ class _ProxyLoss(nn.Module):
         return (classes.unsqueeze(1) * k + offsets).reshape(-1)
 
     @torch.no_grad()
-    def _hardness(self, normalized: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    def _hardness(self, normalized: Tensor, candidates: Tensor) -> Tensor:
         """Largest cosine between any embedding of the batch and any proxy of each candidate."""
         proxies = self._normalized_proxies(normalized.dtype, self._class_rows(candidates))
         cos = normalized @ proxies.T  # (B, M*K), class-major columns
         return cos.amax(dim=0).view(candidates.numel(), self._proxies_per_class).amax(dim=1)
 
-    def _sample(self, normalized: torch.Tensor, labels: torch.Tensor) -> _Subset:
+    def _sample(self, normalized: Tensor, labels: Tensor) -> _Subset:
         device = labels.device
         present = torch.zeros(self.num_classes, dtype=torch.bool, device=device)
         present[labels] = True
@@ -169,7 +167,7 @@ class _ProxyLoss(nn.Module):
         weight = num_absent / k if k > 0 else 1.0
         return _Subset(classes, position[labels], present_classes.numel(), weight)
 
-    def _log_correction(self, subset: _Subset, dtype: torch.dtype) -> torch.Tensor | None:
+    def _log_correction(self, subset: _Subset, dtype: torch.dtype) -> Tensor | None:
         """``log(M / k)`` on the sampled columns (sampled softmax), ``None`` when it is zero."""
         if self.negative_sampling != "random" or subset.weight == 1.0:
             return None

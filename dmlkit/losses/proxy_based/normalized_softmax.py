@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.losses.proxy_based.base import NegativeSampling, _positive, _ProxyLoss
 
@@ -46,7 +45,7 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
         self.temperature = _positive("temperature", temperature)
         nn.init.normal_(self.proxies)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         normalized, rows, targets, correction = self._prepare(embeddings, labels)
         proxies = self._normalized_proxies(embeddings.dtype, rows)
         logits = (normalized / self.temperature) @ proxies.T

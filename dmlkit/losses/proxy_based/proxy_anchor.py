@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.losses.proxy_based.base import _non_negative, _positive, _ProxyLoss
 
@@ -63,7 +63,7 @@ class ProxyAnchorLoss(_ProxyLoss):
         self.alpha = _positive("alpha", alpha)
         nn.init.kaiming_normal_(self.proxies, mode="fan_out")
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         self._check_inputs(embeddings, labels)
         normalized = F.normalize(embeddings, dim=1)
         subset, rows, targets = None, None, labels

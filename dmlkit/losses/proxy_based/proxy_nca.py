@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.losses.proxy_based.base import NegativeSampling, _positive, _ProxyLoss
 
@@ -109,7 +109,7 @@ class ProxyNCALoss(_ProxyLoss):
         loss.recommended_proxy_lr = PROXYNCA_PLUS_PLUS_PROXY_LR
         return loss
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         normalized, rows, targets, correction = self._prepare(embeddings, labels)
         proxies = self._normalized_proxies(embeddings.dtype, rows)
         # -s ||x - p||^2 = 2 s cos - 2 s; the constant cancels in the softmax.

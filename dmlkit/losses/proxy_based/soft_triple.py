@@ -6,7 +6,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.losses.proxy_based.base import NegativeSampling, _check_int, _non_negative, _positive, _ProxyLoss
 
@@ -23,21 +23,21 @@ class _SoftAssignmentSimilarity(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, z: Tensor) -> Tensor:  # type: ignore[override]
         p = torch.softmax(z, dim=1)
         f = (p * z).sum(dim=1)
         ctx.save_for_backward(z, p, f)
         return f
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
         z, p, f = ctx.saved_tensors
         out = z - (f - 1.0).unsqueeze(1)
         out.mul_(p).mul_(grad.unsqueeze(1))
         return out
 
 
-def _center_regularization(proxies: torch.Tensor, num_classes: int, centers_per_class: int, eps: float) -> torch.Tensor:
+def _center_regularization(proxies: Tensor, num_classes: int, centers_per_class: int, eps: float) -> Tensor:
     """Qian et al.'s centre regulariser (see :class:`SparseCentersRegularizer`)."""
     k = centers_per_class
     if k < 2:
@@ -82,7 +82,7 @@ class SparseCentersRegularizer(nn.Module):
         self.centers_per_class = _check_int("centers_per_class", centers_per_class, 1)
         self.eps = _positive("eps", eps)
 
-    def forward(self, centers: torch.Tensor) -> torch.Tensor:
+    def forward(self, centers: Tensor) -> Tensor:
         expected = (self.num_classes * self.centers_per_class,)
         if centers.dim() != 2 or centers.shape[:1] != expected:
             raise ValueError(
@@ -161,11 +161,11 @@ class SoftTripleLoss(_ProxyLoss):
         self.regularizer_eps = _positive("regularizer_eps", regularizer_eps)
         nn.init.kaiming_uniform_(self.proxies.data.T, a=math.sqrt(5))
 
-    def center_regularization(self) -> torch.Tensor:
+    def center_regularization(self) -> Tensor:
         """The regulariser ``R`` (without ``τ``) of the current centres."""
         return _center_regularization(self.proxies, self.num_classes, self.centers_per_class, self.regularizer_eps)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         normalized, classes, targets, correction = self._prepare(embeddings, labels)
         k = self.centers_per_class
         # Centres in k-major order: column k * S + j of z is centre k of the j-th class taken.
