@@ -13,17 +13,13 @@ from collections.abc import Callable, Sequence
 import torch
 from _timing import format_ratio_table, interleaved_medians
 
-__all__ = ["Case", "backward_step", "labelled_batch", "run_cases"]
+__all__ = ["Case", "backward_step", "labelled_batch", "pk_header", "run_cases"]
 
 Case = tuple[str, Callable[[], None], Callable[[], None]]
 
 
 def labelled_batch(
-    num_classes: int,
-    per_class: int,
-    embedding_size: int = 128,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
+    num_classes: int, per_class: int, embedding_size: int = 128, seed: int = 0, device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A P x K batch: ``num_classes * per_class`` standard-normal embeddings (a leaf that requires
     grad, drawn on the CPU so every device sees the same numbers) and labels ``0..P-1``, K each."""
@@ -47,6 +43,14 @@ def backward_step(
         loss_fn(embeddings, labels).backward()
 
     return run
+
+
+def pk_header(title: str, num_classes: int, per_class: int, embedding_size: int) -> Callable[[int], str]:
+    """The table's title line for a P x K batch of :func:`labelled_batch`, given the repeats."""
+    return lambda repeats: (
+        f"{title}, forward + backward, batch {num_classes * per_class} ({num_classes} classes x {per_class}), "
+        f"{embedding_size}-d float32, {torch.get_num_threads()} threads, median of {repeats} (interleaved)"
+    )
 
 
 def run_cases(

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from _cases import Case, backward_step, labelled_batch, run_cases
+from _cases import Case, backward_step, labelled_batch, pk_header, run_cases
 
 from dmlkit.losses import pair_based as ours
 
@@ -103,11 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     run_cases(
         __doc__.split("\n\n")[0],
         cases,
-        lambda repeats: (
-            f"Pair-based losses, forward + backward, batch {NUM_CLASSES * PER_CLASS} "
-            f"({NUM_CLASSES} classes x {PER_CLASS}), {EMBEDDING_SIZE}-d float32, "
-            f"{torch.get_num_threads()} threads, median of {repeats} (interleaved)"
-        ),
+        pk_header("Pair-based losses", NUM_CLASSES, PER_CLASS, EMBEDDING_SIZE),
         argv,
         slow=SLOW_CASES,
     )

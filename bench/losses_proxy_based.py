@@ -44,11 +44,7 @@ def _copy(source: torch.Tensor, target: torch.Tensor) -> None:
         target.copy_(source)
 
 
-def cases(
-    device: str | torch.device | None = None,
-    dtype: torch.dtype = torch.float32,
-    seed: int = 0,
-) -> list[Case]:
+def cases(device: str | torch.device | None = None, dtype: torch.dtype = torch.float32, seed: int = 0) -> list[Case]:
     """``(name, ours, pml)`` for each loss: zero-argument callables running forward + backward."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     generator = torch.Generator().manual_seed(seed)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from _cases import Case, backward_step, labelled_batch, run_cases
+from _cases import Case, backward_step, labelled_batch, pk_header, run_cases
 
 from dmlkit.losses.snr import (
     SignalToNoiseRatioContrastiveLoss,
@@ -45,13 +45,11 @@ def cases(device: torch.device | str = "cpu") -> list[Case]:
     from pytorch_metric_learning import regularizers as pml_regularizers
 
     embeddings, labels = labelled_batch(NUM_CLASSES, PER_CLASS, EMBEDDING_SIZE, device=device)
+    snr, zero_mean = pml_distances.SNRDistance(), pml_regularizers.ZeroMeanRegularizer()
     pml_triplet = pml_losses.TripletMarginLoss(
-        margin=0.2,
-        distance=pml_distances.SNRDistance(),
-        embedding_regularizer=pml_regularizers.ZeroMeanRegularizer(),
-        embedding_reg_weight=0.005,
+        0.2, distance=snr, embedding_regularizer=zero_mean, embedding_reg_weight=0.005
     )
-    pml_miner = pml_miners.TripletMarginMiner(0.2, "all", distance=pml_distances.SNRDistance())
+    pml_miner = pml_miners.TripletMarginMiner(0.2, "all", distance=snr)
 
     def pml_roth(e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         unit = F.normalize(e, dim=1)
@@ -80,11 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     run_cases(
         __doc__.split("\n\n")[0],
         cases,
-        lambda repeats: (
-            f"SNR losses, forward + backward, batch {NUM_CLASSES * PER_CLASS} "
-            f"({NUM_CLASSES} classes x {PER_CLASS}), {EMBEDDING_SIZE}-d float32, "
-            f"{torch.get_num_threads()} threads, median of {repeats} (interleaved)"
-        ),
+        pk_header("SNR losses", NUM_CLASSES, PER_CLASS, EMBEDDING_SIZE),
         argv,
     )
 

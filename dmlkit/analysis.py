@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.checks import check_embeddings, check_embeddings_and_labels
 
@@ -29,14 +30,14 @@ __all__ = [
 ]
 
 
-def singular_value_spectrum(embeddings: torch.Tensor) -> torch.Tensor:
+def singular_value_spectrum(embeddings: Tensor) -> Tensor:
     """Singular values of the row-normalised (not centred) embeddings, largest first, exact."""
     check_embeddings(embeddings)
     normalised = F.normalize(embeddings.detach().to(torch.float64), dim=1)
     return torch.linalg.svdvals(normalised)
 
 
-def spectral_decay(embeddings: torch.Tensor, drop: int = 1) -> float:
+def spectral_decay(embeddings: Tensor, drop: int = 1) -> float:
     """Spectral decay ρ of Roth et al. (ICML 2020, Sec. 5, "ρ(Φ)"): larger = more compressed.
 
     The rows are L2-normalised (not centred); of the exact singular values ``s_1 >= s_2 >= ...``
@@ -63,7 +64,7 @@ def spectral_decay(embeddings: torch.Tensor, drop: int = 1) -> float:
     return float((uniform * (uniform.log() - rest.log())).sum())
 
 
-def embedding_density(embeddings: torch.Tensor, labels: torch.Tensor) -> float:
+def embedding_density(embeddings: Tensor, labels: Tensor) -> float:
     """Embedding-space density π_ratio = π_intra / π_inter (Roth et al., ICML 2020, Sec. 5).
 
     On L2-normalised embeddings, π_intra is the mean over classes of the mean Euclidean distance

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
+from torch import Tensor
 
 __all__ = [
     "check_embeddings",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None:
+def check_embeddings(embeddings: Tensor, name: str = "embeddings") -> None:
     """Raise a ``ValueError`` unless ``embeddings`` is a finite floating 2-D tensor with rows."""
     if not isinstance(embeddings, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(embeddings).__name__}")
@@ -45,7 +46,7 @@ def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None
         raise ValueError(f"{name} contain NaN or infinite values (first bad rows: {bad})")
 
 
-def check_embeddings_and_labels(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+def check_embeddings_and_labels(embeddings: Tensor, labels: Tensor) -> None:
     """Validate a batch: finite 2-D float embeddings and a 1-D integer label per row."""
     check_embeddings(embeddings)
     if not isinstance(labels, torch.Tensor):
@@ -130,9 +131,7 @@ def check_split_arguments(split: str, split_by: str, train_fraction: float) -> N
         raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")
 
 
-def check_class_batch(
-    embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int, embedding_size: int, owner: str
-) -> None:
+def check_class_batch(embeddings: Tensor, labels: Tensor, num_classes: int, embedding_size: int, owner: str) -> None:
     """A batch for a loss with one parameter per class (a classifier, proxies): finite 2-D
     embeddings of ``embedding_size`` and labels in ``[0, num_classes)``; ``owner`` names the loss."""
     check_embeddings_and_labels(embeddings, labels)

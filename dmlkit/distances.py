@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_embeddings, check_positive
 
@@ -42,11 +42,11 @@ class Distance(nn.Module):
         super().__init__()
         self.normalize_embeddings = normalize_embeddings
 
-    def _prepare(self, embeddings: torch.Tensor, name: str) -> torch.Tensor:
+    def _prepare(self, embeddings: Tensor, name: str) -> Tensor:
         check_embeddings(embeddings, name)
         return F.normalize(embeddings, dim=1) if self.normalize_embeddings else embeddings
 
-    def forward(self, query: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, query: Tensor, reference: Tensor | None = None) -> Tensor:
         """The ``(M, N)`` matrix between ``query`` rows and ``reference`` rows (default: query)."""
         q = self._prepare(query, "query")
         r = q if reference is None else self._prepare(reference, "reference")
@@ -54,21 +54,21 @@ class Distance(nn.Module):
             raise ValueError(f"query has {q.shape[1]} dimensions but reference has {r.shape[1]}")
         return self._matrix(q, r)
 
-    def paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    def paired(self, first: Tensor, second: Tensor) -> Tensor:
         """Row-wise values between aligned rows ``first[i]`` and ``second[i]``."""
         a, b = self._prepare(first, "first"), self._prepare(second, "second")
         if a.shape != b.shape:
             raise ValueError(f"paired inputs must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
         return self._paired(a, b)
 
-    def closer_margin(self, closer: torch.Tensor, farther: torch.Tensor) -> torch.Tensor:
+    def closer_margin(self, closer: Tensor, farther: Tensor) -> Tensor:
         """How much ``farther`` is farther than ``closer`` (positive when correctly ordered)."""
         return closer - farther if self.is_similarity else farther - closer
 
-    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    def _matrix(self, query: Tensor, reference: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    def _paired(self, first: Tensor, second: Tensor) -> Tensor:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -79,13 +79,13 @@ class _SafeSqrt(torch.autograd.Function):
     """``sqrt`` whose gradient at 0 is 0 instead of infinite (identical rows stay finite)."""
 
     @staticmethod
-    def forward(ctx, squared: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, squared: Tensor) -> Tensor:  # type: ignore[override]
         root = squared.sqrt()
         ctx.save_for_backward(root)
         return root
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
         (root,) = ctx.saved_tensors
         return torch.where(root > 0, grad / (2.0 * root), torch.zeros_like(grad))
 
@@ -101,17 +101,17 @@ class EuclideanDistance(Distance):
         super().__init__(normalize_embeddings)
         self.squared = squared
 
-    def _finish(self, squared_distance: torch.Tensor) -> torch.Tensor:
+    def _finish(self, squared_distance: Tensor) -> Tensor:
         squared_distance = squared_distance.clamp_min(0.0)
         if self.squared:
             return squared_distance
         return _SafeSqrt.apply(squared_distance)
 
-    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    def _matrix(self, query: Tensor, reference: Tensor) -> Tensor:
         squared = query.pow(2).sum(1, keepdim=True) - 2.0 * query @ reference.T + reference.pow(2).sum(1).unsqueeze(0)
         return self._finish(squared)
 
-    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    def _paired(self, first: Tensor, second: Tensor) -> Tensor:
         return self._finish((first - second).pow(2).sum(1))
 
     def extra_repr(self) -> str:
@@ -125,10 +125,10 @@ class DotProductSimilarity(Distance):
 
     is_similarity = True
 
-    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    def _matrix(self, query: Tensor, reference: Tensor) -> Tensor:
         return query @ reference.T
 
-    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    def _paired(self, first: Tensor, second: Tensor) -> Tensor:
         return (first * second).sum(1)
 
 
@@ -164,7 +164,7 @@ class SNRDistance(Distance):
         check_positive("eps", eps)
         self.eps = eps
 
-    def _check_signal(self, variance: torch.Tensor) -> None:
+    def _check_signal(self, variance: Tensor) -> None:
         flat = (variance < self.eps).nonzero().flatten()
         if flat.numel():
             raise ValueError(
@@ -173,11 +173,11 @@ class SNRDistance(Distance):
             )
 
     @staticmethod
-    def _check_dimensions(embeddings: torch.Tensor) -> None:
+    def _check_dimensions(embeddings: Tensor) -> None:
         if embeddings.shape[1] < 2:
             raise ValueError("the SNR distance needs embeddings with at least 2 dimensions")
 
-    def _matrix(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    def _matrix(self, query: Tensor, reference: Tensor) -> Tensor:
         # ||b_c - a_c||^2 / ||a_c||^2: the 1/(D-1) of both variances cancels.
         self._check_dimensions(query)
         q = query - query.mean(dim=1, keepdim=True)
@@ -191,7 +191,7 @@ class SNRDistance(Distance):
         noise = (q_squared.unsqueeze(1) - 2.0 * q @ r.T + r_squared.unsqueeze(0)).clamp_min(0.0)
         return noise / q_squared.unsqueeze(1)
 
-    def _paired(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    def _paired(self, first: Tensor, second: Tensor) -> Tensor:
         self._check_dimensions(first)
         variance = first.var(dim=1)
         self._check_signal(variance)
@@ -202,12 +202,8 @@ class SNRDistance(Distance):
 
 
 def snr_distance(
-    anchors: torch.Tensor,
-    others: torch.Tensor | None = None,
-    *,
-    normalize_embeddings: bool = False,
-    eps: float = 1e-12,
-) -> torch.Tensor:
+    anchors: Tensor, others: Tensor | None = None, *, normalize_embeddings: bool = False, eps: float = 1e-12
+) -> Tensor:
     """The ``(M, N)`` SNR distances ``d[i, j] = Var(others[j] - anchors[i]) / Var(anchors[i])``
     (Yuan et al., CVPR 2019, the SNR distance of Sec. 3); ``others`` defaults to ``anchors``.
 
@@ -220,7 +216,7 @@ def snr_distance(
     return SNRDistance(normalize_embeddings=normalize_embeddings, eps=eps)(anchors, others)
 
 
-def snr_ranking_embeddings(embeddings: torch.Tensor, normalize_embeddings: bool = True) -> torch.Tensor:
+def snr_ranking_embeddings(embeddings: Tensor, normalize_embeddings: bool = True) -> Tensor:
     """Rows transformed so that Euclidean distance ranks neighbours as the SNR distance does.
 
     ``d_SNR(a, b) = ||b_c - a_c||^2 / ||a_c||^2`` with ``x_c = x - mean(x)`` (centred over the

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.analysis import embedding_density, spectral_decay
 from dmlkit.evaluate import embed, nmi, retrieval_metrics
@@ -161,7 +161,7 @@ def run_method(
     seed: int = 0,
     model: nn.Module | None = None,
     model_fn: Callable[[int], nn.Module] | None = None,
-    embed_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    embed_fn: Callable[[nn.Module, Any], tuple[Tensor, Tensor]] | None = None,
     distance: str = "cosine",
     with_nmi: bool = False,
     device: torch.device | str | None = None,

@@ -35,7 +35,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_chunk_size, check_embeddings, check_embeddings_and_labels, check_ks
 from dmlkit.distances import snr_ranking_embeddings
@@ -55,7 +55,7 @@ PREPROCESS = ("normalize", "snr", "none")
 _CHUNK_BUDGET_BYTES = 256 * 2**20
 
 
-def binarize(x: torch.Tensor) -> torch.Tensor:
+def binarize(x: Tensor) -> Tensor:
     """``sign(x)`` as ``-1.0``/``+1.0`` in ``x``'s floating dtype, with ``sign(0) = +1`` so every
     bit is set. No gradient flows through it (use :class:`HashHead` in training)."""
     if not isinstance(x, torch.Tensor):
@@ -91,7 +91,7 @@ class HashHead(nn.Module):
         self.num_bits = num_bits
         self.scale = float(scale)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor) -> Tensor:
         check_embeddings(embeddings)
         z = self.linear(embeddings)
         return torch.tanh(self.scale * z) if self.training else binarize(z)
@@ -105,7 +105,7 @@ class HashHead(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-def _preprocess(embeddings: torch.Tensor, preprocess: str) -> torch.Tensor:
+def _preprocess(embeddings: Tensor, preprocess: str) -> Tensor:
     x = embeddings.detach().to(torch.float64)
     if preprocess == "normalize":
         return F.normalize(x, dim=1)
@@ -132,7 +132,7 @@ class SignProjection:
     def num_bits(self) -> int:
         return self.projection.shape[1]
 
-    def __call__(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def __call__(self, embeddings: Tensor) -> Tensor:
         check_embeddings(embeddings)
         if embeddings.shape[1] != self.projection.shape[0]:
             raise ValueError(
@@ -143,7 +143,7 @@ class SignProjection:
 
 
 def fit_sign_projection(
-    embeddings: torch.Tensor,
+    embeddings: Tensor,
     num_bits: int,
     method: Literal["itq", "pca", "random"] = "itq",
     preprocess: Literal["normalize", "snr", "none"] = "normalize",
@@ -210,13 +210,13 @@ def fit_sign_projection(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_codes(codes: torch.Tensor, name: str = "codes") -> None:
+def _check_codes(codes: Tensor, name: str = "codes") -> None:
     check_embeddings(codes, name)
     if not bool(((codes == 1) | (codes == -1)).all()):
         raise ValueError(f"{name} must hold only -1 and +1 (binarise with dmlkit.hashing.binarize first)")
 
 
-def hamming_distance(codes: torch.Tensor, others: torch.Tensor | None = None) -> torch.Tensor:
+def hamming_distance(codes: Tensor, others: Tensor | None = None) -> Tensor:
     """The ``(M, N)`` Hamming distances (``int64``) between ``-1/+1`` codes (default: ``codes``
     against themselves), as ``(b - <x, y>) / 2``. Exact: inner products of ``-1/+1`` vectors are
     integers, represented exactly in float32 up to ``2**24`` bits."""
@@ -233,8 +233,8 @@ def hamming_distance(codes: torch.Tensor, others: torch.Tensor | None = None) ->
 
 
 def hamming_retrieval_metrics(
-    codes: torch.Tensor,
-    labels: torch.Tensor,
+    codes: Tensor,
+    labels: Tensor,
     ks: int | Sequence[int] = (1, 2, 4, 8),
     ties: Literal["index", "pessimistic", "optimistic"] = "index",
     chunk_size: int | None = None,

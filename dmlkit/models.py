@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["EmbeddingHead", "ConvNet", "ResNetEmbedder", "count_parameters", "default_model"]
 
@@ -32,12 +32,12 @@ class EmbeddingHead(nn.Module):
         self.linear = nn.Linear(in_features, embedding_size)
         self.normalize = normalize
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: Tensor) -> Tensor:
         embeddings = self.linear(features)
         return F.normalize(embeddings, dim=1) if self.normalize else embeddings
 
 
-def _check_images(images: torch.Tensor, channels: int) -> None:
+def _check_images(images: Tensor, channels: int) -> None:
     if images.dim() != 4 or images.shape[1] != channels:
         raise ValueError(f"expected images of shape (batch, {channels}, height, width), got {tuple(images.shape)}")
 
@@ -88,7 +88,7 @@ class ConvNet(nn.Module):
         self.features = nn.Sequential(*layers).to(memory_format=torch.channels_last)
         self.head = EmbeddingHead(previous, embedding_size, normalize)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: Tensor) -> Tensor:
         _check_images(images, self.in_channels)
         features = self.features(images.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
         return self.head(features)
@@ -162,13 +162,13 @@ class ResNetEmbedder(nn.Module):
                     module.eval()
         return self
 
-    def _features(self, images: torch.Tensor) -> torch.Tensor:
+    def _features(self, images: Tensor) -> Tensor:
         b = self.backbone
         x = b.maxpool(b.relu(b.bn1(b.conv1(images))))
         x = b.layer4(b.layer3(b.layer2(b.layer1(x))))
         return x.mean(dim=(2, 3)) + x.amax(dim=(2, 3))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: Tensor) -> Tensor:
         _check_images(images, 3)
         return self.head(self._features(images))
 

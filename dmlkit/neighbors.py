@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.checks import check_embeddings
 
@@ -15,12 +16,8 @@ __all__ = ["exact_knn"]
 
 
 def exact_knn(
-    embeddings: torch.Tensor,
-    k: int,
-    distance: str = "cosine",
-    include_self: bool = True,
-    chunk_size: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    embeddings: Tensor, k: int, distance: str = "cosine", include_self: bool = True, chunk_size: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Indices and distances of the ``k`` nearest neighbours of every row among all rows.
 
     Args:

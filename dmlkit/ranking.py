@@ -18,11 +18,12 @@ they find and order each query's neighbours. They share, from here:
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 __all__ = ["retrieval_queries", "MetricAccumulator"]
 
 
-def retrieval_queries(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def retrieval_queries(labels: Tensor) -> tuple[Tensor, Tensor]:
     """``(others, is_query)``: for every item the number ``R`` of other items of its class, and
     whether it is a query (``R > 0``). ``ValueError`` when no item is a query."""
     _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
@@ -53,7 +54,7 @@ class MetricAccumulator:
         self._average_precision: list[torch.Tensor] = []
         self._r_precision: list[torch.Tensor] = []
 
-    def add(self, hits: torch.Tensor, r: torch.Tensor, deep_hits: torch.Tensor | None = None) -> None:
+    def add(self, hits: Tensor, r: Tensor, deep_hits: Tensor | None = None) -> None:
         for k in self.ks:
             source = hits if k <= hits.shape[1] or deep_hits is None else deep_hits
             self._hits_at[k].append(source[:, :k].any(dim=1))
@@ -66,7 +67,7 @@ class MetricAccumulator:
         self._average_precision.append((precision * relevant).sum(dim=1) / r64)
         self._r_precision.append(relevant.sum(dim=1) / r64)
 
-    def per_query(self) -> dict[str, torch.Tensor]:
+    def per_query(self) -> dict[str, Tensor]:
         """``hit@k`` (bool) for every k, ``average_precision_at_r`` and ``r_precision``
         (float64), one entry per query in the order the blocks were added."""
         scores = {f"hit@{k}": torch.cat(self._hits_at[k]) for k in self.ks}

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.experiment import Budget, RunResult, run_method
 
@@ -167,11 +167,7 @@ def get_method(name: str) -> Method:
 
 
 def worst_class_metrics(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    distance: str = "cosine",
-    curvature: float | None = None,
-    fraction: float = 0.1,
+    embeddings: Tensor, labels: Tensor, distance: str = "cosine", curvature: float | None = None, fraction: float = 0.1
 ) -> dict[str, float]:
     """Mean-class and worst-class Recall@1 (the worst ``fraction`` of the classes) of one embedding,
     ranked by ``distance`` or, with ``curvature``, by the Poincaré distance ``d_c``

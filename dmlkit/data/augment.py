@@ -6,17 +6,18 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 __all__ = ["random_affine"]
 
 
 def random_affine(
-    images: torch.Tensor,
+    images: Tensor,
     generator: torch.Generator | None = None,
     max_rotation: float = 10.0,
     max_shift: float = 0.08,
     scale: tuple[float, float] = (0.9, 1.1),
-) -> torch.Tensor:
+) -> Tensor:
     """Rotate, scale and shift every image of a ``(B, C, H, W)`` batch by its own random amount.
 
     Args:

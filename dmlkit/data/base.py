@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 __all__ = ["LabelledDataset", "TensorImageDataset", "check_labels"]
 
 
-def check_labels(labels: torch.Tensor, num_classes: int, what: str) -> None:
+def check_labels(labels: Tensor, num_classes: int, what: str) -> None:
     """Raise ``ValueError`` unless ``labels`` are contiguous class indices with no empty class."""
     if labels.dim() != 1:
         raise ValueError(f"{what}: labels must be 1-D, got shape {tuple(labels.shape)}")
@@ -56,13 +57,13 @@ class LabelledDataset(Dataset):
         """Number of classes in this split."""
         return len(self.classes)
 
-    def class_counts(self) -> torch.Tensor:
+    def class_counts(self) -> Tensor:
         """Number of items of each class, indexed by label."""
         return torch.bincount(self.labels, minlength=self.num_classes)
 
     def _subset_parts(
-        self, indices: Sequence[int] | torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[Any], list[dict[str, Any]] | None]:
+        self, indices: Sequence[int] | Tensor
+    ) -> tuple[Tensor, Tensor, list[Any], list[dict[str, Any]] | None]:
         """For :meth:`subset`: ``(index, labels, classes, class_info)`` of the chosen items, the
         labels re-indexed to the classes that remain (in their old order)."""
         index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
@@ -96,12 +97,12 @@ class TensorImageDataset(LabelledDataset):
 
     def __init__(
         self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
+        images: Tensor,
+        labels: Tensor,
         classes: Sequence[str],
         name: str = "dataset",
         class_info: Sequence[dict[str, Any]] | None = None,
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        transform: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(
@@ -125,13 +126,13 @@ class TensorImageDataset(LabelledDataset):
         """``(C, H, W)`` of one image."""
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
         image = self.images[index].float().div_(255.0)
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.labels[index])
 
-    def get_batch(self, indices: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_batch(self, indices: Sequence[int] | Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(images, labels)`` for many indices at once (float images in ``[0, 1]``)."""
         index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
         images = self.images[index].float().div_(255.0)
@@ -139,7 +140,7 @@ class TensorImageDataset(LabelledDataset):
             images = torch.stack([self.transform(image) for image in images])
         return images, self.labels[index]
 
-    def subset(self, indices: Sequence[int] | torch.Tensor, name: str | None = None) -> TensorImageDataset:
+    def subset(self, indices: Sequence[int] | Tensor, name: str | None = None) -> TensorImageDataset:
         """A new dataset of the chosen items, labels re-indexed to the classes that remain."""
         index, labels, classes, info = self._subset_parts(indices)
         return TensorImageDataset(

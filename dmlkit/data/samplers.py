@@ -11,12 +11,13 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Sampler
 
 __all__ = ["PKSampler", "EpisodeSampler", "Episode"]
 
 
-def _class_index(labels: torch.Tensor | Sequence[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+def _class_index(labels: Tensor | Sequence[int]) -> tuple[np.ndarray, list[np.ndarray]]:
     labels = np.asarray(torch.as_tensor(labels).cpu())
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}")
@@ -27,7 +28,7 @@ def _class_index(labels: torch.Tensor | Sequence[int]) -> tuple[np.ndarray, list
 
 def _batch_count_and_small_classes(
     owner: str,
-    labels: torch.Tensor | Sequence[int],
+    labels: Tensor | Sequence[int],
     members: list[np.ndarray],
     K: int,
     batch_size: int,
@@ -68,12 +69,7 @@ class PKSampler(Sampler[list[int]]):
     """
 
     def __init__(
-        self,
-        labels: torch.Tensor | Sequence[int],
-        P: int,
-        K: int,
-        num_batches: int | None = None,
-        seed: int = 0,
+        self, labels: Tensor | Sequence[int], P: int, K: int, num_batches: int | None = None, seed: int = 0
     ) -> None:
         self.classes, self.members = _class_index(labels)
         if P < 1 or K < 1:
@@ -146,13 +142,7 @@ class EpisodeSampler(Sampler[Episode]):
     """
 
     def __init__(
-        self,
-        labels: torch.Tensor | Sequence[int],
-        n_way: int,
-        k_shot: int,
-        n_query: int,
-        num_episodes: int,
-        seed: int = 0,
+        self, labels: Tensor | Sequence[int], n_way: int, k_shot: int, n_query: int, num_episodes: int, seed: int = 0
     ) -> None:
         if n_way < 2:
             raise ValueError(f"n_way must be at least 2, got {n_way}")
@@ -245,7 +235,7 @@ class CategoryPKSampler(Sampler[list[int]]):
 
     def __init__(
         self,
-        labels: torch.Tensor | Sequence[int],
+        labels: Tensor | Sequence[int],
         categories: Mapping[int, Hashable] | Sequence[Hashable],
         P: int,
         K: int,

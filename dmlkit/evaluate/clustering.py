@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.checks import check_embeddings_and_labels
 
@@ -12,11 +13,7 @@ __all__ = ["nmi"]
 
 
 def nmi(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    seed: int = 0,
-    n_init: int = 10,
-    normalize_embeddings: bool = True,
+    embeddings: Tensor, labels: Tensor, seed: int = 0, n_init: int = 10, normalize_embeddings: bool = True
 ) -> float:
     """Normalised mutual information between the labels and a k-means clustering.
 

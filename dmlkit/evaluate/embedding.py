@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["embed"]
@@ -50,11 +50,8 @@ def _batches(data: Any, batch_size: int) -> Iterator[tuple[Any, Any]]:
 
 
 def embed(
-    model: nn.Module,
-    data: Dataset | DataLoader,
-    batch_size: int = 512,
-    device: torch.device | str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    model: nn.Module, data: Dataset | DataLoader, batch_size: int = 512, device: torch.device | str | None = None
+) -> tuple[Tensor, Tensor]:
     """Embed every item of ``data`` with ``model``; return ``(embeddings, labels)`` on the CPU.
 
     The model runs in eval mode under ``torch.no_grad()`` and gets its previous train/eval mode

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_embeddings_and_labels, check_probability
 from dmlkit.evaluate.retrieval import _per_query_scores
@@ -13,11 +14,8 @@ __all__ = ["per_class_recall_at_1", "mean_per_class", "worst_class_gap", "summar
 
 
 def per_class_recall_at_1(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    distance: str = "cosine",
-    chunk_size: int | None = None,
-) -> torch.Tensor:
+    embeddings: Tensor, labels: Tensor, distance: str = "cosine", chunk_size: int | None = None
+) -> Tensor:
     """Recall@1 of each class: the mean hit@1 over the queries of that class.
 
     Entry ``c`` belongs to label value ``c`` (the result has ``labels.max() + 1`` entries); a class
@@ -38,7 +36,7 @@ def per_class_recall_at_1(
     return mean_per_class(scores["hit@1"], query_labels, int(labels.max()) + 1)
 
 
-def mean_per_class(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+def mean_per_class(values: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     """The mean of ``values`` over the items of each label ``0 .. num_classes - 1`` (NaN for a
     label with no item), ``float64`` on the CPU: e.g. per-class Recall@1 from per-query hits."""
     labels = labels.detach().cpu().long()
@@ -48,11 +46,7 @@ def mean_per_class(values: torch.Tensor, labels: torch.Tensor, num_classes: int)
 
 
 def worst_class_gap(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    fraction: float = 0.1,
-    distance: str = "cosine",
-    chunk_size: int | None = None,
+    embeddings: Tensor, labels: Tensor, fraction: float = 0.1, distance: str = "cosine", chunk_size: int | None = None
 ) -> dict[str, float]:
     """How far the worst classes fall behind the average class in Recall@1.
 
@@ -73,7 +67,7 @@ def worst_class_gap(
     return summarise_per_class(per_class, labels, fraction)
 
 
-def summarise_per_class(per_class: torch.Tensor, labels: torch.Tensor, fraction: float = 0.1) -> dict[str, float]:
+def summarise_per_class(per_class: Tensor, labels: Tensor, fraction: float = 0.1) -> dict[str, float]:
     """The summary of :func:`worst_class_gap` from per-class Recall@1 values (entry ``c`` for label
     ``c``, NaN for a class without queries), however they were ranked — e.g. by the Poincaré
     distance (:func:`dmlkit.geometry.retrieval.hyperbolic_per_class_recall_at_1`)."""

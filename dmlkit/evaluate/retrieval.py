@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from dmlkit.checks import check_chunk_size, check_embeddings_and_labels, check_ks
 from dmlkit.ranking import MetricAccumulator, retrieval_queries
@@ -34,7 +35,7 @@ def _check_distance(distance: str) -> None:
         raise ValueError(f"unknown distance {distance!r}; choose one of {list(DISTANCES)}")
 
 
-def _prepare(embeddings: torch.Tensor, distance: str) -> torch.Tensor:
+def _prepare(embeddings: Tensor, distance: str) -> Tensor:
     """float32 (float64 kept), L2-normalised for cosine exactly as PML's ``CosineSimilarity``."""
     if embeddings.dtype != torch.float64:
         embeddings = embeddings.float()
@@ -54,7 +55,7 @@ def _chunk_bounds(num_items: int, num_neighbours: int, chunk_size: int | None, e
     return [*range(0, num_items, size), num_items]
 
 
-def _drop_self(indices: torch.Tensor, self_index: torch.Tensor) -> torch.Tensor:
+def _drop_self(indices: Tensor, self_index: Tensor) -> Tensor:
     """Remove each query from its own ``k + 1`` neighbours (by index, not by distance 0).
 
     A duplicate of the query (distance 0, another index) stays a neighbour. When the query is not
@@ -70,12 +71,8 @@ def _drop_self(indices: torch.Tensor, self_index: torch.Tensor) -> torch.Tensor:
 
 
 def _torch_neighbours(
-    prepared: torch.Tensor,
-    query_mask: torch.Tensor,
-    ks: Sequence[int],
-    distance: str,
-    chunk_size: int | None,
-) -> Iterator[tuple[torch.Tensor, list[torch.Tensor]]]:
+    prepared: Tensor, query_mask: Tensor, ks: Sequence[int], distance: str, chunk_size: int | None
+) -> Iterator[tuple[Tensor, list[Tensor]]]:
     """Yield ``(query_index, [neighbours for each k in ks])`` chunk by chunk.
 
     The query-by-gallery matrix is computed for a block of rows at a time (never ``N x N`` for
@@ -114,8 +111,8 @@ def _torch_neighbours(
 
 
 def _faiss_neighbours(
-    prepared: torch.Tensor, query_mask: torch.Tensor, ks: Sequence[int], distance: str
-) -> Iterator[tuple[torch.Tensor, list[torch.Tensor]]]:
+    prepared: Tensor, query_mask: Tensor, ks: Sequence[int], distance: str
+) -> Iterator[tuple[Tensor, list[Tensor]]]:
     """The same as :func:`_torch_neighbours` with an exact faiss index (flat, CPU)."""
     try:
         import faiss
@@ -138,13 +135,8 @@ def _faiss_neighbours(
 
 
 def _per_query_scores(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    ks: Sequence[int],
-    distance: str,
-    chunk_size: int | None,
-    use_faiss: bool,
-) -> dict[str, torch.Tensor]:
+    embeddings: Tensor, labels: Tensor, ks: Sequence[int], distance: str, chunk_size: int | None, use_faiss: bool
+) -> dict[str, Tensor]:
     """Per-query hit@k, AP@R and R-Precision for the queries that have something to retrieve.
 
     Returns a dict with ``query_index`` (indices of those queries), ``hit@k`` (bool) for every k,
@@ -182,8 +174,8 @@ def _per_query_scores(
 
 
 def retrieval_metrics(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
+    embeddings: Tensor,
+    labels: Tensor,
     ks: Sequence[int] = (1, 2, 4, 8),
     distance: str = "cosine",
     chunk_size: int | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.few_shot.classifiers import make_classifier
 from dmlkit.few_shot.heads import FewShotClassifier, _check_float
@@ -18,8 +18,8 @@ __all__ = ["split_support_query", "EpisodicLoss", "Episodes", "sample_episodes"]
 
 
 def split_support_query(
-    embeddings: torch.Tensor, labels: torch.Tensor, k_shot: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    embeddings: Tensor, labels: Tensor, k_shot: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Split a labelled batch into an episode: the first ``k_shot`` samples of each class (in
     batch order) are the support, the rest the queries.
 
@@ -92,7 +92,7 @@ class EpisodicLoss(nn.Module):
         self.classifier = make_classifier(method, **options)
         self.k_shot = k_shot
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         support, support_labels, query, query_labels, _ = split_support_query(embeddings, labels, self.k_shot)
         scores = self.classifier(support, support_labels, query)
         return F.cross_entropy(scores, query_labels)
@@ -132,7 +132,7 @@ def _check_count(name: str, value: int, minimum: int) -> int:
 
 
 def sample_episodes(
-    labels: torch.Tensor | Sequence[int],
+    labels: Tensor | Sequence[int],
     n_way: int,
     k_shot: int,
     n_query: int,

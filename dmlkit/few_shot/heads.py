@@ -15,7 +15,7 @@ from dmlkit.checks import check_positive
 __all__ = ["class_means", "FewShotClassifier", "PrototypicalNetworks", "MatchingNetworks", "distance_statistics"]
 
 
-def _check_float(x: torch.Tensor, name: str, dims: tuple[int, ...]) -> None:
+def _check_float(x: Tensor, name: str, dims: tuple[int, ...]) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() not in dims:
@@ -28,11 +28,8 @@ def _check_float(x: torch.Tensor, name: str, dims: tuple[int, ...]) -> None:
 
 
 def _episode_batch(
-    support: torch.Tensor,
-    support_labels: torch.Tensor,
-    query: torch.Tensor,
-    unlabelled: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, bool]:
+    support: Tensor, support_labels: Tensor, query: Tensor, unlabelled: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None, bool]:
     """Validate an episode (or a batch of them) and return 3-D tensors, one-hot support labels
     ``(B, S, n_way)`` in the support's dtype, the 3-D unlabelled set and whether a batch was given.
     """
@@ -81,13 +78,13 @@ def _episode_batch(
     return support, one_hot, query, unlabelled, batched
 
 
-def _squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
     """``(B, N, M)`` squared Euclidean distances between rows of ``(B, N, D)`` and ``(B, M, D)``,
     formed from the differences (exact, no Gram-matrix cancellation)."""
     return (x.unsqueeze(2) - y.unsqueeze(1)).pow(2).sum(dim=-1)
 
 
-def class_means(embeddings: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+def class_means(embeddings: Tensor, one_hot: Tensor) -> Tensor:
     r"""Prototypes :math:`c_k = \frac{1}{|S_k|}\sum_{(x_i, y_i) \in S_k} f(x_i)` (Snell et al., Eq. 1).
 
     Args:
@@ -100,7 +97,7 @@ def class_means(embeddings: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor
     return one_hot.transpose(1, 2) @ embeddings / one_hot.sum(dim=1).unsqueeze(-1)
 
 
-def _unbatch(scores: torch.Tensor, batched: bool) -> torch.Tensor:
+def _unbatch(scores: Tensor, batched: bool) -> Tensor:
     return scores if batched else scores.squeeze(0)
 
 
@@ -120,7 +117,7 @@ class FewShotClassifier(nn.Module):
 
     uses_unlabelled: bool = False
 
-    def forward(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    def forward(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
         support, one_hot, query, _, batched = _episode_batch(support, support_labels, query)
         self.check_points(support, "support")
         self.check_points(query, "query")
@@ -133,7 +130,7 @@ class FewShotClassifier(nn.Module):
         one-hot labels and ``(B, Q, D)`` queries (no checks: :meth:`forward` makes them)."""
         raise NotImplementedError
 
-    def check_points(self, embeddings: torch.Tensor, name: str = "embeddings") -> None:
+    def check_points(self, embeddings: Tensor, name: str = "embeddings") -> None:
         """Raise ``ValueError`` for embeddings this head cannot use (default: accepts all)."""
 
 
@@ -168,12 +165,12 @@ class PrototypicalNetworks(FewShotClassifier):
         self.distance = distance
         self.temperature = _check_temperature(temperature)
 
-    def prototypes(self, support: torch.Tensor, support_labels: torch.Tensor) -> torch.Tensor:
+    def prototypes(self, support: Tensor, support_labels: Tensor) -> Tensor:
         """``(n_way, D)`` (or ``(B, n_way, D)``) class means of the support set."""
         support3, one_hot, _, _, batched = _episode_batch(support, support_labels, support)
         return _unbatch(class_means(support3, one_hot), batched)
 
-    def logits_from_prototypes(self, prototypes: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    def logits_from_prototypes(self, prototypes: Tensor, query: Tensor) -> Tensor:
         """``(B, Q, n_way)`` logits of ``(B, Q, D)`` queries against ``(B, n_way, D)`` prototypes."""
         if self.distance == "cosine":
             logits = F.normalize(query, dim=-1) @ F.normalize(prototypes, dim=-1).transpose(1, 2)
@@ -217,7 +214,7 @@ class MatchingNetworks(FewShotClassifier):
         super().__init__()
         self.temperature = _check_temperature(temperature)
 
-    def attention(self, support: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    def attention(self, support: Tensor, query: Tensor) -> Tensor:
         """``(B, Q, S)`` attention logits: cosine similarity / temperature."""
         return F.normalize(query, dim=-1) @ F.normalize(support, dim=-1).transpose(1, 2) / self.temperature
 
@@ -233,7 +230,7 @@ class MatchingNetworks(FewShotClassifier):
         return f"temperature={self.temperature}"
 
 
-def distance_statistics(normalised_distances: torch.Tensor) -> torch.Tensor:
+def distance_statistics(normalised_distances: Tensor) -> Tensor:
     r"""The five statistics of Ren et al.'s masking MLP (ICLR 2018, Eq. 7), per class.
 
     Given :math:`\tilde d_{j,c}` ``(B, M, n_way)`` (distances of the ``M`` unlabelled points to

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
 from dmlkit.checks import check_curvature
@@ -42,7 +41,7 @@ class HyperbolicPrototypicalNetworks(FewShotClassifier):
         self.c = check_curvature(c)
         self.temperature = _check_temperature(temperature)
 
-    def check_points(self, x: torch.Tensor, name: str = "embeddings") -> None:
+    def check_points(self, x: Tensor, name: str = "embeddings") -> None:
         """Raise ``ValueError`` unless every row lies inside the ball (:math:`c\\|x\\|^2 < 1`)."""
         if self.c > 0 and (self.c * x.detach().pow(2).sum(dim=-1) >= 1.0).any():
             raise ValueError(
@@ -51,7 +50,7 @@ class HyperbolicPrototypicalNetworks(FewShotClassifier):
                 f"dmlkit.geometry.HyperbolicProjection(c={self.c})"
             )
 
-    def _midpoints(self, support: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+    def _midpoints(self, support: Tensor, one_hot: Tensor) -> Tensor:
         sq = support.pow(2).sum(dim=-1, keepdim=True)  # (B, S, 1)
         gamma = (1.0 + self.c * sq) / conformal_gap(sq, self.c)  # Lorentz factor, from Poincaré coordinates
         klein = poincare_to_klein(support, c=self.c)
@@ -59,7 +58,7 @@ class HyperbolicPrototypicalNetworks(FewShotClassifier):
         mid = weights.transpose(1, 2) @ klein / weights.sum(dim=1).unsqueeze(-1)
         return klein_to_poincare(mid, c=self.c)
 
-    def prototypes(self, support: torch.Tensor, support_labels: torch.Tensor) -> torch.Tensor:
+    def prototypes(self, support: Tensor, support_labels: Tensor) -> Tensor:
         """``(n_way, D)`` (or ``(B, n_way, D)``) Einstein midpoints of the classes' support points."""
         support3, one_hot, _, _, batched = _episode_batch(support, support_labels, support)
         self.check_points(support3, "support")

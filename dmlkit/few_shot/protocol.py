@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.few_shot.classifiers import make_classifier
 from dmlkit.few_shot.episodes import _check_count, sample_episodes
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-def confidence_interval(accuracies: Sequence[float] | np.ndarray | torch.Tensor) -> tuple[float, float]:
+def confidence_interval(accuracies: Sequence[float] | np.ndarray | Tensor) -> tuple[float, float]:
     r"""Mean and 95% confidence half-width :math:`1.96\,\sigma/\sqrt n` of per-episode accuracies.
 
     :math:`\sigma` is the population standard deviation (NumPy's default, ``ddof=0``), the
@@ -40,8 +40,8 @@ def confidence_interval(accuracies: Sequence[float] | np.ndarray | torch.Tensor)
 
 
 def evaluate_embeddings(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
+    embeddings: Tensor,
+    labels: Tensor,
     n_way: int = 5,
     k_shot: int = 1,
     n_query: int = 15,
@@ -120,27 +120,18 @@ def evaluate_embeddings(
     }
 
 
-def evaluate_episodes(
-    model: nn.Module,
-    dataset: Any,
-    n_way: int = 5,
-    k_shot: int = 1,
-    n_query: int = 15,
-    num_episodes: int = 600,
-    method: str | FewShotClassifier = "protonet",
-    seed: int = 0,
-    **options: Any,
-) -> dict[str, Any]:
-    """Embed ``dataset`` once with ``model`` (:func:`dmlkit.evaluate.embed`) and evaluate
-    ``num_episodes`` seeded episodes on the embeddings (:func:`evaluate_embeddings`, whose
-    keyword ``options`` — ``normalize``, ``n_unlabelled``, ... — are passed on).
+def evaluate_episodes(model: nn.Module, dataset: Any, *args: Any, **options: Any) -> dict[str, Any]:
+    """Embed ``dataset`` once with ``model`` (:func:`dmlkit.evaluate.embed`) and evaluate seeded
+    episodes on the embeddings: the remaining arguments (``n_way``, ``k_shot``, ``n_query``,
+    ``num_episodes``, ``method``, ``seed``, then the keywords ``normalize``, ``n_unlabelled``, ...)
+    are those of :func:`evaluate_embeddings`, with its defaults.
 
     Returns ``{"accuracy", "ci95", "accuracies", ...}`` as :func:`evaluate_embeddings`.
     """
     from dmlkit.evaluate import embed
 
     embeddings, labels = embed(model, dataset)
-    return evaluate_embeddings(embeddings, labels, n_way, k_shot, n_query, num_episodes, method, seed, **options)
+    return evaluate_embeddings(embeddings, labels, *args, **options)
 
 
 def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:

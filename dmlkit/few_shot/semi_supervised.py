@@ -104,7 +104,7 @@ class SemiSupervisedPrototypes(FewShotClassifier):
     def distractor_radius(self) -> float:
         return float(self.log_radius.detach().exp())
 
-    def _weights(self, unlabelled: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    def _weights(self, unlabelled: Tensor, prototypes: Tensor) -> Tensor:
         """``(B, M, n_way)`` weights :math:`\\tilde z_{j,c}` (times the mask when masked)."""
         squared = _squared_distances(unlabelled, prototypes)  # (B, M, n_way)
         if self.distractor == "cluster":
@@ -125,17 +125,12 @@ class SemiSupervisedPrototypes(FewShotClassifier):
             weights = weights * torch.sigmoid(-gamma * (normalised - beta))
         return weights
 
-    def refine(
-        self,
-        support: torch.Tensor,
-        support_labels: torch.Tensor,
-        unlabelled: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def refine(self, support: Tensor, support_labels: Tensor, unlabelled: Tensor | None) -> Tensor:
         """The refined prototypes ``(n_way, D)`` (or ``(B, n_way, D)``) after ``num_steps`` steps."""
         support3, one_hot, _, unlabelled3, batched = _episode_batch(support, support_labels, support, unlabelled)
         return _unbatch(self._refine(support3, one_hot, unlabelled3), batched)
 
-    def _refine(self, support: torch.Tensor, one_hot: torch.Tensor, unlabelled: torch.Tensor | None) -> torch.Tensor:
+    def _refine(self, support: Tensor, one_hot: Tensor, unlabelled: Tensor | None) -> Tensor:
         labelled_sum = one_hot.transpose(1, 2) @ support  # (B, n_way, D)
         labelled_count = one_hot.sum(dim=1).unsqueeze(-1)  # (B, n_way, 1)
         prototypes = labelled_sum / labelled_count

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_embeddings
 
@@ -74,7 +75,7 @@ class DeltaHyperbolicity:
     deltas_rel: tuple[float, ...]
 
 
-def _as_distance_matrix(distance_matrix: torch.Tensor | np.ndarray, tol: float = 1e-6) -> torch.Tensor:
+def _as_distance_matrix(distance_matrix: Tensor | np.ndarray, tol: float = 1e-6) -> Tensor:
     """Validate a distance matrix and return it in float64, exactly symmetric with a zero diagonal.
 
     Small asymmetries and diagonal values (up to ``tol`` times the largest distance, what the
@@ -103,7 +104,7 @@ def _as_distance_matrix(distance_matrix: torch.Tensor | np.ndarray, tol: float =
     return d.fill_diagonal_(0.0)
 
 
-def gromov_products(distance_matrix: torch.Tensor, base_index: int = 0) -> torch.Tensor:
+def gromov_products(distance_matrix: Tensor, base_index: int = 0) -> Tensor:
     r"""Gromov products :math:`A_{ij} = (x_i|x_j)_w = \tfrac12(d_{iw} + d_{jw} - d_{ij})`.
 
     The base point is ``w = base_index``.
@@ -118,7 +119,7 @@ def gromov_products(distance_matrix: torch.Tensor, base_index: int = 0) -> torch
     return 0.5 * (row.unsqueeze(1) + row.unsqueeze(0) - d)
 
 
-def max_min_product(a: torch.Tensor, b: torch.Tensor, max_elements: int = 2**20) -> torch.Tensor:
+def max_min_product(a: Tensor, b: Tensor, max_elements: int = 2**20) -> Tensor:
     r"""The (max, min) matrix product :math:`(A \otimes B)_{ij} = \max_k \min(A_{ik}, B_{kj})`.
 
     Rows of ``a`` are processed in chunks so that at most ``max_elements`` intermediate values
@@ -139,7 +140,7 @@ def max_min_product(a: torch.Tensor, b: torch.Tensor, max_elements: int = 2**20)
     return torch.cat(out, dim=0)
 
 
-def _delta_from_products(a: torch.Tensor, max_elements: int = 2**20) -> float:
+def _delta_from_products(a: Tensor, max_elements: int = 2**20) -> float:
     """``max_ij [(A (x) A)_ij - A_ij]`` for a symmetric ``A`` without forming the product.
 
     The product of a symmetric matrix with itself is symmetric, so only the blocks with
@@ -158,7 +159,7 @@ def _delta_from_products(a: torch.Tensor, max_elements: int = 2**20) -> float:
     return best
 
 
-def gromov_delta(distance_matrix: torch.Tensor | np.ndarray, base_index: int = 0) -> float:
+def gromov_delta(distance_matrix: Tensor | np.ndarray, base_index: int = 0) -> float:
     r"""δ of a finite metric space relative to the point ``base_index`` (all points used).
 
     :math:`\delta_w = \max_{ij}[(A\otimes A)_{ij} - A_{ij}]` with ``A`` from
@@ -168,15 +169,15 @@ def gromov_delta(distance_matrix: torch.Tensor | np.ndarray, base_index: int = 0
     return _delta_from_products(gromov_products(d, base_index))
 
 
-def _euclidean(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _euclidean(x: Tensor, y: Tensor) -> Tensor:
     return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def delta_hyperbolicity(
-    points: torch.Tensor | np.ndarray | None = None,
+    points: Tensor | np.ndarray | None = None,
     *,
-    distance_matrix: torch.Tensor | np.ndarray | None = None,
-    distance_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    distance_matrix: Tensor | np.ndarray | None = None,
+    distance_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
     n_samples: int = 1500,
     n_tries: int = 1,
     seed: int = 0,

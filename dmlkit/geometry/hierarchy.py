@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_curvature, check_embeddings_and_labels
 from dmlkit.geometry.poincare import dist0, einstein_midpoint, mobius_add
@@ -76,7 +77,7 @@ class HierarchyRadii:
         return asdict(self)
 
 
-def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, c: float) -> tuple[torch.Tensor, torch.Tensor]:
+def class_prototypes(embeddings: Tensor, labels: Tensor, c: float) -> tuple[Tensor, Tensor]:
     """The classes present and their prototypes, the Einstein midpoints of their embeddings.
 
     Returns ``(classes (K,), prototypes (K, D))``; with ``c = 0`` the prototypes are the class
@@ -91,9 +92,7 @@ def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, c: float) -
     return classes, einstein_midpoint(x, weights, c=c)
 
 
-def _mean_group_radii(
-    prototypes: torch.Tensor, group_index: torch.Tensor, multi: torch.Tensor, c: float
-) -> torch.Tensor:
+def _mean_group_radii(prototypes: Tensor, group_index: Tensor, multi: Tensor, c: float) -> Tensor:
     """Mean radius of the midpoints of the groups in ``multi`` (equal class weights), for each
     row of ``group_index`` (``(R, K)``: one grouping of the ``K`` classes per row); ``(R,)``."""
     one_hot = torch.nn.functional.one_hot(group_index, num_classes=int(group_index.max()) + 1)
@@ -104,8 +103,8 @@ def _mean_group_radii(
 
 
 def hierarchy_radii(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
+    embeddings: Tensor,
+    labels: Tensor,
     groups: Sequence[str],
     c: float,
     num_permutations: int = 200,

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_chunk_size, check_curvature, check_embeddings, check_embeddings_and_labels, check_ks
 from dmlkit.geometry.poincare import dist
@@ -72,7 +73,7 @@ def _rows_per_chunk(num_items: int, element_size: int, chunk_size: int | None) -
     return max(1, _CHUNK_BUDGET_BYTES // (_TEMPORARIES * element_size * max(num_items, 1)))
 
 
-def _check_in_ball(embeddings: torch.Tensor, c: float) -> None:
+def _check_in_ball(embeddings: Tensor, c: float) -> None:
     if c == 0:
         return
     outside = (c * embeddings.detach().double().pow(2).sum(dim=1) >= 1.0).nonzero().flatten()
@@ -84,11 +85,7 @@ def _check_in_ball(embeddings: torch.Tensor, c: float) -> None:
         )
 
 
-def _block_distances(
-    distance_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    block: torch.Tensor,
-    gallery: torch.Tensor,
-) -> torch.Tensor:
+def _block_distances(distance_fn: Callable[[Tensor, Tensor], Tensor], block: Tensor, gallery: Tensor) -> Tensor:
     d = distance_fn(block, gallery)
     expected = (block.shape[0], gallery.shape[0])
     if not isinstance(d, torch.Tensor) or tuple(d.shape) != expected:
@@ -100,9 +97,9 @@ def _block_distances(
 
 
 def distance_retrieval_metrics(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    distance_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    embeddings: Tensor,
+    labels: Tensor,
+    distance_fn: Callable[[Tensor, Tensor], Tensor],
     ks: Sequence[int] = (1, 2, 4, 8),
     chunk_size: int | None = None,
     dtype: torch.dtype = torch.float64,
@@ -156,8 +153,8 @@ def distance_retrieval_metrics(
 
 
 def hyperbolic_retrieval_metrics(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
+    embeddings: Tensor,
+    labels: Tensor,
     c: float,
     ks: Sequence[int] = (1, 2, 4, 8),
     chunk_size: int | None = None,
@@ -184,7 +181,7 @@ def hyperbolic_retrieval_metrics(
     )
 
 
-def hyperbolic_ranking_key(queries: torch.Tensor, gallery: torch.Tensor, c: float) -> torch.Tensor:
+def hyperbolic_ranking_key(queries: Tensor, gallery: Tensor, c: float) -> Tensor:
     r"""A ``(Q, N)`` matrix that orders every row's gallery items exactly as :math:`d_c` does.
 
     :math:`\|q - y\|^2 / (1 - c\|y\|^2)`, an increasing function of :math:`d_c(q, y)` for each
@@ -205,13 +202,13 @@ def hyperbolic_ranking_key(queries: torch.Tensor, gallery: torch.Tensor, c: floa
 
 
 def hyperbolic_knn(
-    embeddings: torch.Tensor,
+    embeddings: Tensor,
     k: int,
     c: float,
     include_self: bool = True,
     chunk_size: int | None = None,
     dtype: torch.dtype = torch.float64,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[Tensor, Tensor]:
     """The exact ``k`` nearest neighbours of every row under the Poincaré distance ``d_c``.
 
     The same contract as :func:`dmlkit.neighbors.exact_knn`: ``(indices, distances)``, both
@@ -276,8 +273,8 @@ def with_hyperbolic_metrics(result: Any, c: float, ks: Sequence[int] = (1, 2, 4,
 
 
 def hyperbolic_per_class_recall_at_1(
-    embeddings: torch.Tensor, labels: torch.Tensor, c: float, chunk_size: int | None = None
-) -> torch.Tensor:
+    embeddings: Tensor, labels: Tensor, c: float, chunk_size: int | None = None
+) -> Tensor:
     """Recall@1 of each class under the Poincaré distance ``d_c``: the share of the class's queries
     whose nearest other point (:func:`hyperbolic_knn`, ties to the lower index) is of that class.
 

@@ -26,6 +26,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_curvature
 from dmlkit.geometry.poincare import expmap, lambda_x, logmap
@@ -63,7 +64,7 @@ def balanced_tree(branching: int, depth: int) -> list[int]:
     return parents
 
 
-def tree_distances(parents: Sequence[int]) -> torch.Tensor:
+def tree_distances(parents: Sequence[int]) -> Tensor:
     """The ``(n, n)`` shortest-path (hop) distances of the tree given by its parent list (float64)."""
     parents = _check_parents(parents)
     n = len(parents)
@@ -85,7 +86,7 @@ def tree_distances(parents: Sequence[int]) -> torch.Tensor:
     return d
 
 
-def sarkar_embedding(parents: Sequence[int], edge_length: float, c: float = 1.0) -> torch.Tensor:
+def sarkar_embedding(parents: Sequence[int], edge_length: float, c: float = 1.0) -> Tensor:
     r"""Embed a tree in the Poincaré disk of curvature ``-c``: every edge a geodesic of length
     ``edge_length``, children spread evenly around their parent (Sarkar, GD 2011).
 
@@ -133,7 +134,7 @@ def sarkar_embedding(parents: Sequence[int], edge_length: float, c: float = 1.0)
     return x
 
 
-def distortion(embedded: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+def distortion(embedded: Tensor, target: Tensor) -> dict[str, float]:
     r"""Worst-case and average distortion of an embedding's distances against a target metric.
 
     Over all pairs :math:`i < j`, with :math:`r_{ij} = d_{\text{emb}}(i,j) / d(i,j)`:
@@ -166,9 +167,7 @@ def distortion(embedded: torch.Tensor, target: torch.Tensor) -> dict[str, float]
     return {"worst": float(r.max() / r.min()), "average": float((s * r - 1).abs().mean())}
 
 
-def fit_euclidean(
-    target: torch.Tensor, dim: int = 2, steps: int = 1000, lr: float = 0.05, seed: int = 0
-) -> torch.Tensor:
+def fit_euclidean(target: Tensor, dim: int = 2, steps: int = 1000, lr: float = 0.05, seed: int = 0) -> Tensor:
     r"""Points of :math:`\mathbb R^{dim}` whose distances fit ``target`` up to scale.
 
     Minimises the variance over pairs of :math:`\log(\|x_i - x_j\| / d_{ij})` (scale-free, so

@@ -8,9 +8,8 @@ the training loop can give them their own learning rate and only the embedder is
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_class_batch
 
@@ -35,7 +34,7 @@ class SoftmaxCrossEntropyLoss(nn.Module):
         self.embedding_size = embedding_size
         self.classifier = nn.Linear(embedding_size, num_classes)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         check_class_batch(embeddings, labels, self.num_classes, self.embedding_size, type(self).__name__)
         return F.cross_entropy(self.classifier(embeddings), labels)
 

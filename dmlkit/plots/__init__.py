@@ -32,7 +32,6 @@ from dmlkit.plots.embedding_maps import (
     plot_episode_maps,
     plot_poincare_disk,
     plot_umap,
-    proxy_umap_grid,
     umap_2d,
     umap_grid,
     umap_with_proxies,

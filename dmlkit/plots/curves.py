@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
+from torch import Tensor
 
 from dmlkit.plots.figure import _numpy, save_figure
 
@@ -25,9 +25,7 @@ __all__ = [
 
 
 def plot_training_curves(
-    histories: Mapping[str, Any],
-    metric: str | None = None,
-    save: str | os.PathLike | None = None,
+    histories: Mapping[str, Any], metric: str | None = None, save: str | os.PathLike | None = None
 ) -> Figure:
     """Loss against step for each run (``histories[name]`` is a :class:`dmlkit.train.History`),
     and, with ``metric``, that evaluation metric against step in a second panel."""
@@ -53,9 +51,7 @@ def plot_training_curves(
 
 
 def plot_spectrum(
-    spectra: Mapping[str, torch.Tensor | np.ndarray],
-    drop: int = 1,
-    save: str | os.PathLike | None = None,
+    spectra: Mapping[str, Tensor | np.ndarray], drop: int = 1, save: str | os.PathLike | None = None
 ) -> Figure:
     """Normalised singular values (after dropping the ``drop`` largest) per method, log scale.
 

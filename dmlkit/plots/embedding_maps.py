@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from torch import Tensor
 
 from dmlkit.neighbors import exact_knn
 from dmlkit.plots.figure import _episode_colors, _numpy, class_colors, panel_grid, save_figure
@@ -20,14 +21,13 @@ __all__ = [
     "plot_umap",
     "umap_grid",
     "umap_with_proxies",
-    "proxy_umap_grid",
     "plot_episode_maps",
     "plot_poincare_disk",
 ]
 
 
 def umap_2d(
-    embeddings: torch.Tensor | np.ndarray,
+    embeddings: Tensor | np.ndarray,
     n_neighbors: int = 15,
     distance: str = "cosine",
     seed: int = 0,
@@ -73,11 +73,7 @@ def umap_2d(
 
 
 def _scatter_classes(
-    ax: Any,
-    coords: np.ndarray,
-    labels: np.ndarray,
-    highlight: Sequence[int] | None,
-    point_size: float,
+    ax: Any, coords: np.ndarray, labels: np.ndarray, highlight: Sequence[int] | None, point_size: float
 ) -> None:
     num_classes = int(labels.max()) + 1 if labels.size else 0
     colors = class_colors(num_classes)
@@ -95,7 +91,7 @@ def _scatter_classes(
 
 def plot_umap(
     coords: np.ndarray,
-    labels: torch.Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
     title: str | None = None,
     highlight: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
@@ -117,31 +113,31 @@ def plot_umap(
 
 
 def umap_grid(
-    maps: Mapping[str, tuple[np.ndarray, torch.Tensor | np.ndarray]],
+    maps: Mapping[str, tuple[Any, ...]],
     ncols: int = 3,
     highlight: Sequence[int] | None = None,
     point_size: float = 3.0,
     suptitle: str | None = None,
     save: str | os.PathLike | None = None,
 ) -> Figure:
-    """Several methods side by side: ``maps[name] = (coords, labels)`` (coords from :func:`umap_2d`),
-    or ``(coords, labels, proxy_coords, proxy_labels)`` to draw proxies too (see
-    :func:`proxy_umap_grid`)."""
-    return _map_grid("umap_grid", maps, ncols, highlight, point_size, suptitle, save)
-
-
-def _map_grid(caller, maps, ncols, highlight, point_size, suptitle, save) -> Figure:
+    """Several maps side by side, one panel per entry: ``maps[name] = (coords, labels)`` (coords
+    from :func:`umap_2d`), or ``(coords, labels, proxy_coords, proxy_labels)`` (from
+    :func:`umap_with_proxies`) to draw the proxies too: stars with a black edge in their class's
+    colour. With ``highlight`` the other classes (and their proxies) are grey."""
     if not maps:
-        raise ValueError(f"{caller} needs at least one map")
+        raise ValueError("umap_grid needs at least one map")
     fig, axes = panel_grid(len(maps), ncols, panel_size=(4, 4))
     for ax, (name, entry) in zip(axes, maps.items()):
+        if len(entry) not in (2, 4):
+            raise ValueError(f"map {name!r}: expected (coords, labels) or (coords, labels, proxy_coords, proxy_labels)")
         coords, labels = np.asarray(entry[0]), _numpy(entry[1]).astype(int)
-        if len(entry) == 4:
-            proxy_coords, proxy_labels = np.asarray(entry[2]), _numpy(entry[3]).astype(int)
-            if len(coords) != len(labels) or len(proxy_coords) != len(proxy_labels):
-                raise ValueError(f"map {name!r}: one label per point and per proxy is needed")
+        if len(coords) != len(labels):
+            raise ValueError(f"map {name!r}: {len(coords)} points but {len(labels)} labels")
         _scatter_classes(ax, coords, labels, highlight, point_size)
         if len(entry) == 4:
+            proxy_coords, proxy_labels = np.asarray(entry[2]), _numpy(entry[3]).astype(int)
+            if len(proxy_coords) != len(proxy_labels):
+                raise ValueError(f"map {name!r}: {len(proxy_coords)} proxies but {len(proxy_labels)} proxy labels")
             _draw_proxies(ax, labels, proxy_coords, proxy_labels, highlight)
         ax.set_title(name)
     if suptitle:
@@ -166,8 +162,8 @@ def _draw_proxies(ax, labels: np.ndarray, proxy_coords: np.ndarray, proxy_labels
 
 
 def umap_with_proxies(
-    embeddings: torch.Tensor | np.ndarray,
-    proxies: torch.Tensor | np.ndarray,
+    embeddings: Tensor | np.ndarray,
+    proxies: Tensor | np.ndarray,
     n_neighbors: int = 15,
     seed: int = 0,
     min_dist: float = 0.1,
@@ -190,22 +186,6 @@ def umap_with_proxies(
     joint = torch.cat([normalize(x.detach().float(), dim=1), normalize(p.detach().float(), dim=1)])
     coords = umap_2d(joint, n_neighbors=n_neighbors, distance="cosine", seed=seed, min_dist=min_dist)
     return coords[: x.shape[0]], coords[x.shape[0] :]
-
-
-def proxy_umap_grid(
-    maps: Mapping[str, tuple[np.ndarray, Any, np.ndarray, Any]],
-    ncols: int = 3,
-    highlight: Sequence[int] | None = None,
-    point_size: float = 3.0,
-    suptitle: str | None = None,
-    save: str | os.PathLike | None = None,
-) -> Figure:
-    """Maps of embeddings with their proxies: ``maps[name] = (coords, labels, proxy_coords, proxy_labels)``
-    (coordinates from :func:`umap_with_proxies`). Proxies are stars with a black edge, in their
-    class's colour; with ``highlight`` the other classes and their proxies are grey."""
-    if any(len(entry) != 4 for entry in maps.values()):
-        raise ValueError("proxy_umap_grid expects (coords, labels, proxy_coords, proxy_labels) per map")
-    return _map_grid("proxy_umap_grid", maps, ncols, highlight, point_size, suptitle, save)
 
 
 def plot_episode_maps(
@@ -250,7 +230,7 @@ def plot_episode_maps(
 
 
 def plot_poincare_disk(
-    panels: Mapping[str, tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]],
+    panels: Mapping[str, tuple[Tensor | np.ndarray, Tensor | np.ndarray]],
     c: float,
     highlight: Sequence[int] | None = None,
     legend_names: Mapping[str, Mapping[int, str]] | None = None,

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from torch import Tensor
 
 __all__ = ["panel_grid", "save_figure", "show", "class_colors"]
 
@@ -96,7 +97,7 @@ def class_colors(num_classes: int, seed: int = 0) -> np.ndarray:
     return palette[np.arange(num_classes) % len(palette)]
 
 
-def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+def _numpy(x: Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 

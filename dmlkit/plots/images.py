@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from torch import Tensor
 
 from dmlkit.neighbors import exact_knn
 from dmlkit.plots.figure import _numpy, save_figure
@@ -18,7 +18,7 @@ __all__ = ["image_grid", "plot_retrieval"]
 
 
 def image_grid(
-    images: torch.Tensor | np.ndarray,
+    images: Tensor | np.ndarray,
     nrows: int,
     ncols: int,
     titles: Sequence[str] | None = None,
@@ -47,7 +47,7 @@ def _show(ax: Any, image: np.ndarray) -> None:
 
 def plot_retrieval(
     dataset: Any,
-    embeddings: torch.Tensor,
+    embeddings: Tensor,
     num_queries: int = 6,
     k: int = 6,
     distance: str = "cosine",

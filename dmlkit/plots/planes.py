@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from torch import Tensor
 
 from dmlkit.plots.figure import _check_rows, _episode_colors, _numpy, class_colors, panel_grid, save_figure
 
@@ -85,8 +86,8 @@ def plot_similarity_plane(
 
 
 def plot_pair_selection(
-    points: torch.Tensor | np.ndarray,
-    labels: torch.Tensor | np.ndarray,
+    points: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
     anchor: int,
     selections: Mapping[str, tuple[Any, Any, str]],
     ncols: int = 3,
@@ -147,10 +148,10 @@ def plot_pair_selection(
 
 
 def plot_decision_regions(
-    support: torch.Tensor | np.ndarray,
-    support_labels: torch.Tensor | np.ndarray,
+    support: Tensor | np.ndarray,
+    support_labels: Tensor | np.ndarray,
     panels: Mapping[str, Mapping[str, Any]],
-    queries: torch.Tensor | np.ndarray | None = None,
+    queries: Tensor | np.ndarray | None = None,
     extent: tuple[float, float, float, float] | None = None,
     resolution: int = 300,
     save: str | os.PathLike | None = None,

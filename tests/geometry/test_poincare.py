@@ -17,24 +17,7 @@ import warnings
 import pytest
 import torch
 
-from dmlkit.geometry import (
-    HyperbolicProjection,
-    clip_features,
-    dist,
-    dist0,
-    dist_matrix,
-    einstein_midpoint,
-    expmap,
-    expmap0,
-    klein_to_poincare,
-    lambda_x,
-    logmap,
-    logmap0,
-    mobius_add,
-    mobius_scalar_mul,
-    poincare_to_klein,
-    project,
-)
+from dmlkit.geometry import poincare
 
 F64 = torch.float64
 TOL = dict(atol=1e-10, rtol=1e-10)
@@ -85,24 +68,26 @@ def test_matches_geoopt_on_interior_points(c0):
     y = _points(64, 7, 0.0, 0.99, c, seed=2)
     u = torch.randn(64, 7, generator=torch.Generator().manual_seed(3), dtype=F64) * 2.0
     r = torch.rand(64, 1, generator=torch.Generator().manual_seed(4), dtype=F64) * 3 - 1
-    torch.testing.assert_close(mobius_add(x, y, c=c), ball.mobius_add(x, y, project=False), **TOL)
-    torch.testing.assert_close(dist(x, y, c=c), ball.dist(x, y), **TOL)
-    torch.testing.assert_close(dist(x, y, c=c, keepdim=True), ball.dist(x, y, keepdim=True), **TOL)
-    torch.testing.assert_close(dist0(x, c=c), ball.dist0(x), **TOL)
-    torch.testing.assert_close(expmap0(u, c=c), ball.expmap0(u, project=False), **TOL)
-    torch.testing.assert_close(logmap0(x, c=c), ball.logmap0(x), **TOL)
-    torch.testing.assert_close(expmap(x, u, c=c), ball.expmap(x, u, project=False), **TOL)
-    torch.testing.assert_close(logmap(x, y, c=c), ball.logmap(x, y), **TOL)
-    torch.testing.assert_close(lambda_x(x, c=c), ball.lambda_x(x), **TOL)
-    torch.testing.assert_close(lambda_x(x, c=c, keepdim=True), ball.lambda_x(x, keepdim=True), **TOL)
-    torch.testing.assert_close(mobius_scalar_mul(r, x, c=c), ball.mobius_scalar_mul(r, x, project=False), **TOL)
+    torch.testing.assert_close(poincare.mobius_add(x, y, c=c), ball.mobius_add(x, y, project=False), **TOL)
+    torch.testing.assert_close(poincare.dist(x, y, c=c), ball.dist(x, y), **TOL)
+    torch.testing.assert_close(poincare.dist(x, y, c=c, keepdim=True), ball.dist(x, y, keepdim=True), **TOL)
+    torch.testing.assert_close(poincare.dist0(x, c=c), ball.dist0(x), **TOL)
+    torch.testing.assert_close(poincare.expmap0(u, c=c), ball.expmap0(u, project=False), **TOL)
+    torch.testing.assert_close(poincare.logmap0(x, c=c), ball.logmap0(x), **TOL)
+    torch.testing.assert_close(poincare.expmap(x, u, c=c), ball.expmap(x, u, project=False), **TOL)
+    torch.testing.assert_close(poincare.logmap(x, y, c=c), ball.logmap(x, y), **TOL)
+    torch.testing.assert_close(poincare.lambda_x(x, c=c), ball.lambda_x(x), **TOL)
+    torch.testing.assert_close(poincare.lambda_x(x, c=c, keepdim=True), ball.lambda_x(x, keepdim=True), **TOL)
     torch.testing.assert_close(
-        mobius_scalar_mul(0.3, x, c=c),
+        poincare.mobius_scalar_mul(r, x, c=c), ball.mobius_scalar_mul(r, x, project=False), **TOL
+    )
+    torch.testing.assert_close(
+        poincare.mobius_scalar_mul(0.3, x, c=c),
         ball.mobius_scalar_mul(torch.tensor(0.3, dtype=F64), x, project=False),
         **TOL,
     )
-    torch.testing.assert_close(dist_matrix(x, y, c=c), ball.dist(x[:, None], y[None]), **TOL)
-    within = dist_matrix(x, c=c)
+    torch.testing.assert_close(poincare.dist_matrix(x, y, c=c), ball.dist(x[:, None], y[None]), **TOL)
+    within = poincare.dist_matrix(x, c=c)
     torch.testing.assert_close(within, ball.dist(x[:, None], x[None]), **TOL)
     assert torch.all(within.diagonal() == 0)
 
@@ -114,14 +99,14 @@ def test_project_and_midpoint_match_geoopt(c0):
     ball, c = _geoopt_ball(c0)
     far = _points(32, 5, 0.5, 1.3, c, seed=5)  # some rows outside the ball
     for eps in (1e-3, 1e-5):
-        torch.testing.assert_close(project(far, c=c, eps=eps), gmath.project(far, k=-ball.c, eps=eps), **TOL)
+        torch.testing.assert_close(poincare.project(far, c=c, eps=eps), gmath.project(far, k=-ball.c, eps=eps), **TOL)
     x = _points(20, 5, 0.0, 1 - 1e-5, c, seed=6)
     w = torch.rand(20, generator=torch.Generator().manual_seed(7), dtype=F64)
     torch.testing.assert_close(
-        einstein_midpoint(x, c=c), ball.weighted_midpoint(x, reducedim=[0], project=False), **TOL
+        poincare.einstein_midpoint(x, c=c), ball.weighted_midpoint(x, reducedim=[0], project=False), **TOL
     )
     torch.testing.assert_close(
-        einstein_midpoint(x, w, c=c),
+        poincare.einstein_midpoint(x, w, c=c),
         ball.weighted_midpoint(x, w, reducedim=[0], project=False),
         **TOL,
     )
@@ -135,23 +120,23 @@ def test_matches_geoopt_within_1e5_of_the_boundary(c0):
     x2 = _points(64, 6, 1 - 1e-5, 1 - 1e-6, c, seed=12)
     y = _points(64, 6, 0.0, 0.9, c, seed=13)
     u = torch.randn(64, 6, generator=torch.Generator().manual_seed(14), dtype=F64)
-    torch.testing.assert_close(mobius_add(x, y, c=c), ball.mobius_add(x, y, project=False), **TOL)
-    torch.testing.assert_close(mobius_add(y, x, c=c), ball.mobius_add(y, x, project=False), **TOL)
-    torch.testing.assert_close(mobius_add(x, x2, c=c), ball.mobius_add(x, x2, project=False), **TOL)
-    torch.testing.assert_close(expmap0(20 * u, c=c), ball.expmap0(20 * u, project=False), **TOL)
-    torch.testing.assert_close(expmap(x, u, c=c), ball.expmap(x, u, project=False), **TOL)
-    torch.testing.assert_close(logmap(x, y, c=c), ball.logmap(x, y), **TOL)
+    torch.testing.assert_close(poincare.mobius_add(x, y, c=c), ball.mobius_add(x, y, project=False), **TOL)
+    torch.testing.assert_close(poincare.mobius_add(y, x, c=c), ball.mobius_add(y, x, project=False), **TOL)
+    torch.testing.assert_close(poincare.mobius_add(x, x2, c=c), ball.mobius_add(x, x2, project=False), **TOL)
+    torch.testing.assert_close(poincare.expmap0(20 * u, c=c), ball.expmap0(20 * u, project=False), **TOL)
+    torch.testing.assert_close(poincare.expmap(x, u, c=c), ball.expmap(x, u, project=False), **TOL)
+    torch.testing.assert_close(poincare.logmap(x, y, c=c), ball.logmap(x, y), **TOL)
     # logmap0 here and logmap between two such points are checked against mpmath below: geoopt's
     # own error there (3e-10 relative for logmap0 at c = 0.1; saturation of artanh for logmap)
     # exceeds 1e-10.
-    torch.testing.assert_close(lambda_x(x, c=c), ball.lambda_x(x), **TOL)
+    torch.testing.assert_close(poincare.lambda_x(x, c=c), ball.lambda_x(x), **TOL)
     torch.testing.assert_close(
-        mobius_scalar_mul(0.7, x, c=c),
+        poincare.mobius_scalar_mul(0.7, x, c=c),
         ball.mobius_scalar_mul(torch.tensor(0.7, dtype=F64), x, project=False),
         **TOL,
     )
     torch.testing.assert_close(
-        einstein_midpoint(x, c=c), ball.weighted_midpoint(x, reducedim=[0], project=False), **TOL
+        poincare.einstein_midpoint(x, c=c), ball.weighted_midpoint(x, reducedim=[0], project=False), **TOL
     )
 
 
@@ -161,19 +146,19 @@ def test_distance_near_the_boundary_against_mpmath(c):
     x = _points(40, 5, 1 - 1e-5, 1 - 1e-7, c, seed=21)
     far = _points(40, 5, 1 - 1e-5, 1 - 1e-7, c, seed=22)
     step = torch.randn(40, 5, dtype=F64, generator=torch.Generator().manual_seed(23))
-    near = expmap(x, 0.1 * step / lambda_x(x, c=c, keepdim=True), c=c)  # ~0.1 away
+    near = poincare.expmap(x, 0.1 * step / poincare.lambda_x(x, c=c, keepdim=True), c=c)  # ~0.1 away
     mixed = _points(40, 5, 0.0, 0.9, c, seed=24)
     for y in (far, near, mixed):
-        torch.testing.assert_close(dist(x, y, c=c), _mp_dist(x, y, c), rtol=1e-10, atol=0)
+        torch.testing.assert_close(poincare.dist(x, y, c=c), _mp_dist(x, y, c), rtol=1e-10, atol=0)
     # the Gram-matrix route is exact enough for pairs that are not near-duplicates
     exact = dict(rtol=1e-10, atol=0)
-    torch.testing.assert_close(dist_matrix(x, far, c=c).diagonal(), _mp_dist(x, far, c), **exact)
-    torch.testing.assert_close(dist0(x, c=c), _mp_dist(x, torch.zeros_like(x), c), **exact)
+    torch.testing.assert_close(poincare.dist_matrix(x, far, c=c).diagonal(), _mp_dist(x, far, c), **exact)
+    torch.testing.assert_close(poincare.dist0(x, c=c), _mp_dist(x, torch.zeros_like(x), c), **exact)
     # logmap: its Riemannian norm is the distance; logmap0 is dist0 / 2 along x / ||x||
-    riemannian_norm = lambda_x(x, c=c) * logmap(x, far, c=c).norm(dim=-1)
+    riemannian_norm = poincare.lambda_x(x, c=c) * poincare.logmap(x, far, c=c).norm(dim=-1)
     torch.testing.assert_close(riemannian_norm, _mp_dist(x, far, c), rtol=1e-10, atol=0)
     expected = (_mp_dist(x, torch.zeros_like(x), c) / 2)[:, None] * x / x.norm(dim=-1, keepdim=True)
-    torch.testing.assert_close(logmap0(x, c=c), expected, rtol=1e-10, atol=0)
+    torch.testing.assert_close(poincare.logmap0(x, c=c), expected, rtol=1e-10, atol=0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,21 +166,21 @@ def test_distance_near_the_boundary_against_mpmath(c):
 # ----------------------------------------------------------------------------------------------
 def _all_maps(x: torch.Tensor, y: torch.Tensor, u: torch.Tensor, c: float) -> list[torch.Tensor]:
     return [
-        dist(x, y, c=c),
-        dist(x, x, c=c),
-        dist0(x, c=c),
-        dist_matrix(x, y, c=c),
-        dist_matrix(x, c=c),
-        logmap0(x, c=c),
-        logmap(x, y, c=c),
-        logmap(y, x, c=c),
-        expmap(x, u, c=c),
-        expmap0(u, c=c),
-        mobius_add(x, y, c=c),
-        mobius_scalar_mul(0.5, x, c=c),
-        lambda_x(x, c=c),
-        einstein_midpoint(x, c=c),
-        klein_to_poincare(poincare_to_klein(x, c=c), c=c),
+        poincare.dist(x, y, c=c),
+        poincare.dist(x, x, c=c),
+        poincare.dist0(x, c=c),
+        poincare.dist_matrix(x, y, c=c),
+        poincare.dist_matrix(x, c=c),
+        poincare.logmap0(x, c=c),
+        poincare.logmap(x, y, c=c),
+        poincare.logmap(y, x, c=c),
+        poincare.expmap(x, u, c=c),
+        poincare.expmap0(u, c=c),
+        poincare.mobius_add(x, y, c=c),
+        poincare.mobius_scalar_mul(0.5, x, c=c),
+        poincare.lambda_x(x, c=c),
+        poincare.einstein_midpoint(x, c=c),
+        poincare.klein_to_poincare(poincare.poincare_to_klein(x, c=c), c=c),
     ]
 
 
@@ -215,12 +200,12 @@ def test_gradients_finite_in_float32_at_the_boundary(c, gap):
 
 def test_zero_distance_and_zero_vector_have_zero_or_identity_gradients():
     x = _points(5, 3, 0.2, 0.8, 1.0, seed=41).requires_grad_(True)
-    d = dist(x, x.detach().clone(), c=1.0)
+    d = poincare.dist(x, x.detach().clone(), c=1.0)
     assert torch.all(d == 0)
     (g,) = torch.autograd.grad(d.sum(), x)
     assert torch.all(g == 0)
     zero = torch.zeros(3, dtype=F64)
-    for fn in (lambda v: expmap0(v, c=0.7), lambda v: logmap0(v, c=0.7)):
+    for fn in (lambda v: poincare.expmap0(v, c=0.7), lambda v: poincare.logmap0(v, c=0.7)):
         jac = torch.autograd.functional.jacobian(fn, zero)
         torch.testing.assert_close(jac, torch.eye(3, dtype=F64))
 
@@ -233,18 +218,18 @@ def test_gradcheck_float64():
     tiny = (1e-5 * torch.randn(4, 3, generator=g, dtype=F64)).requires_grad_(True)  # Taylor branch
     c = 0.5
     checks = [
-        (lambda a, b: dist(a, b, c=c), (x, y)),
-        (lambda a, b: dist_matrix(a, b, c=c), (x, y)),
-        (lambda a, b: mobius_add(a, b, c=c), (x, y)),
-        (lambda a, b: expmap(a, b, c=c), (x, u)),
-        (lambda a, b: logmap(a, b, c=c), (x, y)),
-        (lambda a: expmap0(a, c=c), (u,)),
-        (lambda a: expmap0(a, c=c), (tiny,)),
-        (lambda a: logmap0(a, c=c), (x,)),
-        (lambda a: logmap0(a, c=c), (tiny,)),
-        (lambda a: mobius_scalar_mul(1.7, a, c=c), (x,)),
-        (lambda a: einstein_midpoint(a, c=c), (x,)),
-        (lambda a: dist0(a, c=c), (x,)),
+        (lambda a, b: poincare.dist(a, b, c=c), (x, y)),
+        (lambda a, b: poincare.dist_matrix(a, b, c=c), (x, y)),
+        (lambda a, b: poincare.mobius_add(a, b, c=c), (x, y)),
+        (lambda a, b: poincare.expmap(a, b, c=c), (x, u)),
+        (lambda a, b: poincare.logmap(a, b, c=c), (x, y)),
+        (lambda a: poincare.expmap0(a, c=c), (u,)),
+        (lambda a: poincare.expmap0(a, c=c), (tiny,)),
+        (lambda a: poincare.logmap0(a, c=c), (x,)),
+        (lambda a: poincare.logmap0(a, c=c), (tiny,)),
+        (lambda a: poincare.mobius_scalar_mul(1.7, a, c=c), (x,)),
+        (lambda a: poincare.einstein_midpoint(a, c=c), (x,)),
+        (lambda a: poincare.dist0(a, c=c), (x,)),
     ]
     for fn, inputs in checks:
         assert torch.autograd.gradcheck(fn, inputs, eps=1e-7, atol=1e-6)
@@ -261,100 +246,106 @@ def test_identities(c):
     # tangent vectors of Riemannian length ~1 at x (a fixed Euclidean length would, near the
     # boundary, reach it in float64 and make the round trip ill-posed)
     u = torch.randn(30, 4, generator=torch.Generator().manual_seed(64), dtype=F64)
-    u = u / lambda_x(x, c=c, keepdim=True)
+    u = u / poincare.lambda_x(x, c=c, keepdim=True)
     zero = torch.zeros_like(x)
     tol = dict(atol=1e-9, rtol=1e-9)
-    torch.testing.assert_close(mobius_add(-x, x, c=c), zero, atol=1e-12, rtol=0)
-    torch.testing.assert_close(mobius_add(zero, x, c=c), x)
+    torch.testing.assert_close(poincare.mobius_add(-x, x, c=c), zero, atol=1e-12, rtol=0)
+    torch.testing.assert_close(poincare.mobius_add(zero, x, c=c), x)
     # left cancellation
-    torch.testing.assert_close(mobius_add(-x, mobius_add(x, y, c=c), c=c), y, **tol)
-    torch.testing.assert_close(dist(x, y, c=c), dist(y, x, c=c), **tol)
+    torch.testing.assert_close(poincare.mobius_add(-x, poincare.mobius_add(x, y, c=c), c=c), y, **tol)
+    torch.testing.assert_close(poincare.dist(x, y, c=c), poincare.dist(y, x, c=c), **tol)
     # Möbius translations are isometries
-    torch.testing.assert_close(dist(mobius_add(a, x, c=c), mobius_add(a, y, c=c), c=c), dist(x, y, c=c), **tol)
-    torch.testing.assert_close(dist(zero, x, c=c), dist0(x, c=c), **tol)
-    torch.testing.assert_close(logmap0(expmap0(u, c=c), c=c), u, **tol)
-    torch.testing.assert_close(expmap0(logmap0(x, c=c), c=c), x, **tol)
-    torch.testing.assert_close(expmap(x, logmap(x, y, c=c), c=c), y, **tol)
-    torch.testing.assert_close(logmap(x, expmap(x, u, c=c), c=c), u, **tol)
-    torch.testing.assert_close(logmap(zero, x, c=c), logmap0(x, c=c), **tol)
+    torch.testing.assert_close(
+        poincare.dist(poincare.mobius_add(a, x, c=c), poincare.mobius_add(a, y, c=c), c=c),
+        poincare.dist(x, y, c=c),
+        **tol,
+    )
+    torch.testing.assert_close(poincare.dist(zero, x, c=c), poincare.dist0(x, c=c), **tol)
+    torch.testing.assert_close(poincare.logmap0(poincare.expmap0(u, c=c), c=c), u, **tol)
+    torch.testing.assert_close(poincare.expmap0(poincare.logmap0(x, c=c), c=c), x, **tol)
+    torch.testing.assert_close(poincare.expmap(x, poincare.logmap(x, y, c=c), c=c), y, **tol)
+    torch.testing.assert_close(poincare.logmap(x, poincare.expmap(x, u, c=c), c=c), u, **tol)
+    torch.testing.assert_close(poincare.logmap(zero, x, c=c), poincare.logmap0(x, c=c), **tol)
     # the Riemannian norm of the log map is the distance
-    riem = lambda_x(x, c=c) * logmap(x, y, c=c).norm(dim=-1)
-    torch.testing.assert_close(riem, dist(x, y, c=c), **tol)
+    riem = poincare.lambda_x(x, c=c) * poincare.logmap(x, y, c=c).norm(dim=-1)
+    torch.testing.assert_close(riem, poincare.dist(x, y, c=c), **tol)
     # scalar multiplication scales the distance from the origin
-    scaled = mobius_scalar_mul(2.5, x, c=c)
-    torch.testing.assert_close(dist0(scaled, c=c), 2.5 * dist0(x, c=c), **tol)
-    torch.testing.assert_close(mobius_scalar_mul(2.0, x, c=c), mobius_add(x, x, c=c), **tol)
-    torch.testing.assert_close(klein_to_poincare(poincare_to_klein(x, c=c), c=c), x, **tol)
+    scaled = poincare.mobius_scalar_mul(2.5, x, c=c)
+    torch.testing.assert_close(poincare.dist0(scaled, c=c), 2.5 * poincare.dist0(x, c=c), **tol)
+    torch.testing.assert_close(poincare.mobius_scalar_mul(2.0, x, c=c), poincare.mobius_add(x, x, c=c), **tol)
+    torch.testing.assert_close(poincare.klein_to_poincare(poincare.poincare_to_klein(x, c=c), c=c), x, **tol)
     # triangle inequality
-    assert torch.all(dist(x, y, c=c) <= dist(x, a, c=c) + dist(a, y, c=c) + 1e-9)
+    assert torch.all(poincare.dist(x, y, c=c) <= poincare.dist(x, a, c=c) + poincare.dist(a, y, c=c) + 1e-9)
     # broadcasting
-    torch.testing.assert_close(dist(x[:, None], y[None], c=c), dist_matrix(x, y, c=c), **tol)
+    torch.testing.assert_close(poincare.dist(x[:, None], y[None], c=c), poincare.dist_matrix(x, y, c=c), **tol)
 
 
 def test_hand_checked_values():
     # c = 1: d(0, (1/2, 0)) = 2 artanh(1/2) = ln 3; through the origin to (-1/2, 0): 2 ln 3
     # (arcosh(1 + 2 * 1 / (3/4)^2) = arcosh(41/9) = ln 9); lambda at (1/2, 0) = 2 / (3/4) = 8/3.
     a = torch.tensor([0.5, 0.0], dtype=F64)
-    assert dist0(a, c=1.0).item() == pytest.approx(math.log(3), abs=1e-15)
-    assert dist(a, -a, c=1.0).item() == pytest.approx(2 * math.log(3), abs=1e-15)
-    assert lambda_x(a, c=1.0).item() == pytest.approx(8 / 3, abs=1e-15)
+    assert poincare.dist0(a, c=1.0).item() == pytest.approx(math.log(3), abs=1e-15)
+    assert poincare.dist(a, -a, c=1.0).item() == pytest.approx(2 * math.log(3), abs=1e-15)
+    assert poincare.lambda_x(a, c=1.0).item() == pytest.approx(8 / 3, abs=1e-15)
     # a (+) a = ((1 + 2/4 + 1/4) + (1 - 1/4)) * (1/2) / (1 + 2/4 + 1/16) = 1.25 / 1.5625 = 4/5
-    torch.testing.assert_close(mobius_add(a, a, c=1.0), torch.tensor([0.8, 0.0], dtype=F64))
+    torch.testing.assert_close(poincare.mobius_add(a, a, c=1.0), torch.tensor([0.8, 0.0], dtype=F64))
     # expmap0 of (1, 0) at c = 1 is (tanh 1, 0); the Einstein midpoint of a and -a is 0
     torch.testing.assert_close(
-        expmap0(torch.tensor([1.0, 0.0], dtype=F64), c=1.0),
+        poincare.expmap0(torch.tensor([1.0, 0.0], dtype=F64), c=1.0),
         torch.tensor([math.tanh(1.0), 0.0], dtype=F64),
     )
-    mid = einstein_midpoint(torch.stack([a, -a]), c=1.0)
+    mid = poincare.einstein_midpoint(torch.stack([a, -a]), c=1.0)
     torch.testing.assert_close(mid, torch.zeros(2, dtype=F64))
 
 
 def test_einstein_midpoint_geometry():
     c = 0.8
     x = _points(2, 3, 0.3, 0.99, c, seed=71)
-    m = einstein_midpoint(x, c=c)
-    half = dist(x[0], x[1], c=c) / 2
-    torch.testing.assert_close(dist(m, x[0], c=c), half)
-    torch.testing.assert_close(dist(m, x[1], c=c), half)
+    m = poincare.einstein_midpoint(x, c=c)
+    half = poincare.dist(x[0], x[1], c=c) / 2
+    torch.testing.assert_close(poincare.dist(m, x[0], c=c), half)
+    torch.testing.assert_close(poincare.dist(m, x[1], c=c), half)
     # single point, permutation invariance, one midpoint per weight row
     pts = _points(9, 3, 0.0, 0.99, c, seed=72)
-    torch.testing.assert_close(einstein_midpoint(pts[:1], c=c), pts[0])
+    torch.testing.assert_close(poincare.einstein_midpoint(pts[:1], c=c), pts[0])
     perm = torch.randperm(9, generator=torch.Generator().manual_seed(73))
-    torch.testing.assert_close(einstein_midpoint(pts[perm], c=c), einstein_midpoint(pts, c=c))
+    torch.testing.assert_close(poincare.einstein_midpoint(pts[perm], c=c), poincare.einstein_midpoint(pts, c=c))
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
     onehot = torch.nn.functional.one_hot(labels, 3).T.to(F64)
-    per_class = einstein_midpoint(pts, onehot, c=c)
+    per_class = poincare.einstein_midpoint(pts, onehot, c=c)
     assert per_class.shape == (3, 3)
     for k in range(3):
-        torch.testing.assert_close(per_class[k], einstein_midpoint(pts[labels == k], c=c))
+        torch.testing.assert_close(per_class[k], poincare.einstein_midpoint(pts[labels == k], c=c))
     # the Klein midpoint of two points lies on the chord between them (Klein geodesics are straight)
-    k0, k1, km = (poincare_to_klein(p, c=c) for p in (x[0], x[1], m))
+    k0, k1, km = (poincare.poincare_to_klein(p, c=c) for p in (x[0], x[1], m))
     cross = torch.linalg.matrix_rank(torch.stack([k1 - k0, km - k0]), tol=1e-10)
     assert cross == 1
     # c = 0: the weighted arithmetic mean
     w = torch.rand(9, generator=torch.Generator().manual_seed(74), dtype=F64)
     mean = (w[:, None] * pts).sum(0) / w.sum()
-    torch.testing.assert_close(einstein_midpoint(pts, w, c=0.0), mean)
+    torch.testing.assert_close(poincare.einstein_midpoint(pts, w, c=0.0), mean)
 
 
 def test_euclidean_limit_c_zero():
     x = torch.randn(6, 3, dtype=F64)
     y = torch.randn(6, 3, dtype=F64)
-    torch.testing.assert_close(mobius_add(x, y, c=0), x + y)
-    torch.testing.assert_close(expmap0(x, c=0), x)
-    torch.testing.assert_close(logmap0(x, c=0), x)
-    torch.testing.assert_close(expmap(x, y, c=0), x + y)
-    torch.testing.assert_close(logmap(x, y, c=0), y - x)
-    torch.testing.assert_close(dist(x, y, c=0), 2 * (x - y).norm(dim=-1))
-    torch.testing.assert_close(dist_matrix(x, y, c=0), 2 * torch.cdist(x, y))
-    torch.testing.assert_close(lambda_x(x, c=0), torch.full((6,), 2.0, dtype=F64))
-    torch.testing.assert_close(mobius_scalar_mul(3.0, x, c=0), 3 * x)
-    assert project(10 * x, c=0) is not None and torch.equal(project(10 * x, c=0), 10 * x)
+    torch.testing.assert_close(poincare.mobius_add(x, y, c=0), x + y)
+    torch.testing.assert_close(poincare.expmap0(x, c=0), x)
+    torch.testing.assert_close(poincare.logmap0(x, c=0), x)
+    torch.testing.assert_close(poincare.expmap(x, y, c=0), x + y)
+    torch.testing.assert_close(poincare.logmap(x, y, c=0), y - x)
+    torch.testing.assert_close(poincare.dist(x, y, c=0), 2 * (x - y).norm(dim=-1))
+    torch.testing.assert_close(poincare.dist_matrix(x, y, c=0), 2 * torch.cdist(x, y))
+    torch.testing.assert_close(poincare.lambda_x(x, c=0), torch.full((6,), 2.0, dtype=F64))
+    torch.testing.assert_close(poincare.mobius_scalar_mul(3.0, x, c=0), 3 * x)
+    assert poincare.project(10 * x, c=0) is not None and torch.equal(poincare.project(10 * x, c=0), 10 * x)
     # continuity: a tiny curvature is close to the limit
     small = 0.01 * x
     small_y = 0.01 * y
-    torch.testing.assert_close(dist(small, small_y, c=1e-9), dist(small, small_y, c=0), rtol=1e-8, atol=1e-12)
-    torch.testing.assert_close(expmap0(x, c=1e-12), x, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        poincare.dist(small, small_y, c=1e-9), poincare.dist(small, small_y, c=0), rtol=1e-8, atol=1e-12
+    )
+    torch.testing.assert_close(poincare.expmap0(x, c=1e-12), x, rtol=1e-9, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -362,17 +353,17 @@ def test_euclidean_limit_c_zero():
 # ----------------------------------------------------------------------------------------------
 def test_clip_features():
     x = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]], requires_grad=True)
-    out = clip_features(x, 2.5)
+    out = poincare.clip_features(x, 2.5)
     torch.testing.assert_close(out, torch.tensor([[1.5, 2.0], [0.3, 0.4], [0.0, 0.0]]))
     out.sum().backward()
     assert torch.isfinite(x.grad).all()
     with pytest.raises(ValueError):
-        clip_features(x, 0.0)
+        poincare.clip_features(x, 0.0)
 
 
 def test_hyperbolic_projection_head():
     c = 0.1
-    head = HyperbolicProjection(c=c, clip_r=2.3)
+    head = poincare.HyperbolicProjection(c=c, clip_r=2.3)
     assert list(head.parameters()) == []
     feats = torch.randn(64, 16, dtype=F64) * torch.logspace(-3, 3, 64, dtype=F64)[:, None]
     feats[0] = 0
@@ -386,16 +377,16 @@ def test_hyperbolic_projection_head():
         out[big].norm(dim=1),
         torch.full((int(big.sum()),), math.tanh(math.sqrt(c) * 2.3) / math.sqrt(c), dtype=F64),
     )
-    torch.testing.assert_close(out[~big], expmap0(feats[~big], c=c))
+    torch.testing.assert_close(out[~big], poincare.expmap0(feats[~big], c=c))
     # float32 gradients are finite, also for a zero feature
     f32 = feats.float().requires_grad_(True)
     head(f32).sum().backward()
     assert torch.isfinite(f32.grad).all()
     # without clipping large features hit the projection radius
-    unclipped = HyperbolicProjection(c=c, clip_r=None)(feats)
+    unclipped = poincare.HyperbolicProjection(c=c, clip_r=None)(feats)
     torch.testing.assert_close(unclipped[-1].norm(), torch.tensor(radius, dtype=F64))
     # c = 0: clipping only
-    torch.testing.assert_close(HyperbolicProjection(c=0.0)(feats), clip_features(feats, 2.3))
+    torch.testing.assert_close(poincare.HyperbolicProjection(c=0.0)(feats), poincare.clip_features(feats, 2.3))
     assert "clip_r=2.3" in repr(head)
 
 
@@ -406,36 +397,36 @@ def test_invalid_arguments_raise():
     x = torch.rand(4, 3, dtype=F64) * 0.1
     for bad_c in (-0.1, float("nan"), float("inf")):
         with pytest.raises(ValueError):
-            dist(x, x, c=bad_c)
+            poincare.dist(x, x, c=bad_c)
         with pytest.raises(ValueError):
-            HyperbolicProjection(c=bad_c)
+            poincare.HyperbolicProjection(c=bad_c)
     with pytest.raises(TypeError):
-        expmap0(x, c=True)
+        poincare.expmap0(x, c=True)
     with pytest.raises(TypeError):
-        expmap0(x, c="0.1")
+        poincare.expmap0(x, c="0.1")
     with pytest.raises(ValueError):
-        mobius_add(x, torch.rand(4, 2, dtype=F64))
+        poincare.mobius_add(x, torch.rand(4, 2, dtype=F64))
     with pytest.raises(ValueError):
-        logmap0(torch.tensor([[float("nan"), 0.0]]))
+        poincare.logmap0(torch.tensor([[float("nan"), 0.0]]))
     with pytest.raises(ValueError):
-        expmap0(torch.tensor([1, 2]))  # integer tensor
+        poincare.expmap0(torch.tensor([1, 2]))  # integer tensor
     with pytest.raises(ValueError):
-        dist_matrix(x[0], c=1.0)  # 1-D
+        poincare.dist_matrix(x[0], c=1.0)  # 1-D
     with pytest.raises(ValueError):
-        dist_matrix(x, torch.rand(4, 5, dtype=F64), c=1.0)
+        poincare.dist_matrix(x, torch.rand(4, 5, dtype=F64), c=1.0)
     for bad_eps in (0.0, 1.0, -1e-3):
         with pytest.raises(ValueError):
-            project(x, c=1.0, eps=bad_eps)
+            poincare.project(x, c=1.0, eps=bad_eps)
     for bad_r in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError):
-            HyperbolicProjection(clip_r=bad_r)
+            poincare.HyperbolicProjection(clip_r=bad_r)
     with pytest.raises(ValueError):
-        einstein_midpoint(x, torch.tensor([1.0, -1.0, 1.0, 1.0], dtype=F64))
+        poincare.einstein_midpoint(x, torch.tensor([1.0, -1.0, 1.0, 1.0], dtype=F64))
     with pytest.raises(ValueError):
-        einstein_midpoint(x, torch.zeros(4, dtype=F64))
+        poincare.einstein_midpoint(x, torch.zeros(4, dtype=F64))
     with pytest.raises(ValueError):
-        einstein_midpoint(x, torch.ones(3, dtype=F64))
+        poincare.einstein_midpoint(x, torch.ones(3, dtype=F64))
     with pytest.raises(ValueError):
-        mobius_scalar_mul(float("nan"), x)
+        poincare.mobius_scalar_mul(float("nan"), x)
     with pytest.raises(ValueError):
-        HyperbolicProjection()(torch.rand(3))  # not (B, D)
+        poincare.HyperbolicProjection()(torch.rand(3))  # not (B, D)

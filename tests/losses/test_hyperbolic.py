@@ -177,6 +177,18 @@ def test_gradients_finite_in_float32_within_1e5_of_the_boundary(c):
     assert torch.isfinite(z.grad).all() and torch.isfinite(proto.proxies.grad).all()
 
 
+def train_full_batch(model, loss_fn, x, labels, lr: float, steps: int = 40) -> tuple[float, float]:
+    """Adam on the model's and the loss's parameters, full batch; the loss before and at the last step."""
+    opt = torch.optim.Adam([*model.parameters(), *loss_fn.parameters()], lr=lr)
+    first = loss_fn(model(x), labels).item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn(model(x), labels)
+        loss.backward()
+        opt.step()
+    return first, loss.item()
+
+
 def test_training_pulls_classes_together():
     torch.manual_seed(0)
     centres = torch.randn(4, 10) * 3
@@ -184,14 +196,8 @@ def test_training_pulls_classes_together():
     x = centres[labels] + torch.randn(32, 10)
     model = torch.nn.Sequential(torch.nn.Linear(10, 8), HyperbolicProjection(c=0.1))
     loss_fn = PairwiseCrossEntropyLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = loss_fn(model(x), labels).item()
-    for _ in range(40):
-        opt.zero_grad()
-        loss = loss_fn(model(x), labels)
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.8 * first
+    first, last = train_full_batch(model, loss_fn, x, labels, lr=1e-2)
+    assert last < 0.8 * first
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,14 +251,8 @@ def test_prototype_loss_trains():
     x = torch.randn(5, 12)[labels] * 2 + 0.5 * torch.randn(30, 12)
     head = torch.nn.Sequential(torch.nn.Linear(12, 6), HyperbolicProjection(c=0.1))
     loss_fn = HyperbolicPrototypeLoss(5, 6)
-    opt = torch.optim.Adam([*head.parameters(), *loss_fn.parameters()], lr=2e-2)
-    first = loss_fn(head(x), labels).item()
-    for _ in range(40):
-        opt.zero_grad()
-        loss = loss_fn(head(x), labels)
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.7 * first
+    first, last = train_full_batch(head, loss_fn, x, labels, lr=2e-2)
+    assert last < 0.7 * first
     assert (loss_fn.logits(head(x)).argmax(1) == labels).float().mean() > 0.9
 
 

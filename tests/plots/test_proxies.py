@@ -84,9 +84,9 @@ def test_umap_with_proxies_maps_normalised_rows_jointly(monkeypatch, tmp_path):
     np.testing.assert_allclose(proxy_coords, joint[12:, :2].numpy() * 10.0)
     path = tmp_path / "grid.png"
     labels = torch.arange(3).repeat_interleave(4)
-    fig = plots.proxy_umap_grid({"m": (coords, labels, proxy_coords, torch.arange(3))}, highlight=[0, 1], save=path)
+    fig = plots.umap_grid({"m": (coords, labels, proxy_coords, torch.arange(3))}, highlight=[0, 1], save=path)
     assert isinstance(fig, Figure) and path.exists()
-    fig = plots.proxy_umap_grid({"m": (coords, labels, proxy_coords, torch.arange(3))})
+    fig = plots.umap_grid({"m": (coords, labels, proxy_coords, torch.arange(3))})
     assert isinstance(fig, Figure)
 
 
@@ -97,11 +97,15 @@ def test_umap_with_proxies_rejects_mismatched_sizes():
         plots.umap_with_proxies(torch.randn(10, 4), torch.zeros(0, 4))
 
 
-def test_proxy_umap_grid_rejects_bad_input():
+def test_umap_grid_rejects_bad_input():
     with pytest.raises(ValueError, match="at least one map"):
-        plots.proxy_umap_grid({})
-    with pytest.raises(ValueError, match="one label"):
-        plots.proxy_umap_grid({"m": (np.zeros((3, 2)), np.array([0, 1]), np.zeros((1, 2)), np.array([0]))})
+        plots.umap_grid({})
+    with pytest.raises(ValueError, match="3 points but 2 labels"):
+        plots.umap_grid({"m": (np.zeros((3, 2)), np.array([0, 1]), np.zeros((1, 2)), np.array([0]))})
+    with pytest.raises(ValueError, match="1 proxies but 2 proxy labels"):
+        plots.umap_grid({"m": (np.zeros((2, 2)), np.array([0, 1]), np.zeros((1, 2)), np.array([0, 1]))})
+    with pytest.raises(ValueError, match="expected"):
+        plots.umap_grid({"m": (np.zeros((2, 2)),)})
 
 
 def test_plot_scaling(tmp_path):

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from PIL import Image
+from torch import Tensor
 
 from dmlkit.data.base import LabelledDataset, check_labels
 from dmlkit.data.paths import DatasetNotFoundError, data_dir
@@ -75,7 +76,7 @@ class ImageFileDataset(LabelledDataset):
     def __init__(
         self,
         paths: Sequence[str | os.PathLike[str]],
-        labels: torch.Tensor | Sequence[int],
+        labels: Tensor | Sequence[int],
         classes: Sequence[str],
         name: str = "dataset",
         transform: ImageTransform | None = None,
@@ -105,7 +106,7 @@ class ImageFileDataset(LabelledDataset):
             image = self.transform(image)
         return image, int(self.labels[index])
 
-    def subset(self, indices: Sequence[int] | torch.Tensor, name: str | None = None) -> ImageFileDataset:
+    def subset(self, indices: Sequence[int] | Tensor, name: str | None = None) -> ImageFileDataset:
         """A new dataset of the chosen items, labels re-indexed to the classes that remain."""
         index, labels, classes, info = self._subset_parts(indices)
         return ImageFileDataset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import Tensor
 
 __all__ = []
 
@@ -14,7 +15,7 @@ __all__ = []
 _TAYLOR_BELOW = 1e-3
 
 
-def _check_point(x: torch.Tensor, name: str) -> None:
+def _check_point(x: Tensor, name: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() == 0:
@@ -25,7 +26,7 @@ def _check_point(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def _check_pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x", "y")) -> None:
+def _check_pair(x: Tensor, y: Tensor, names: tuple[str, str] = ("x", "y")) -> None:
     _check_point(x, names[0])
     _check_point(y, names[1])
     if x.shape[-1] != y.shape[-1]:
@@ -34,23 +35,23 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x",
         )
 
 
-def _sqnorm(x: torch.Tensor) -> torch.Tensor:
+def _sqnorm(x: Tensor) -> Tensor:
     return x.pow(2).sum(dim=-1, keepdim=True)
 
 
-def conformal_gap(sqnorm: torch.Tensor, c: float) -> torch.Tensor:
+def conformal_gap(sqnorm: Tensor, c: float) -> Tensor:
     """The conformal gap ``1 - c ||x||^2`` clamped to ``finfo.eps`` (see the module notes)."""
     return (1.0 - c * sqnorm).clamp_min(torch.finfo(sqnorm.dtype).eps)
 
 
-def _safe_sqrt(value: torch.Tensor) -> torch.Tensor:
+def _safe_sqrt(value: Tensor) -> Tensor:
     """``sqrt`` that is exactly 0 with a zero gradient at 0 (instead of an infinite one)."""
     positive = value > 0
     tiny = torch.finfo(value.dtype).tiny
     return torch.where(positive, value.clamp_min(tiny).sqrt(), torch.zeros_like(value))
 
 
-def _tanh_ratio(s: torch.Tensor) -> torch.Tensor:
+def _tanh_ratio(s: Tensor) -> Tensor:
     """``tanh(s) / s``, equal to 1 at ``s = 0`` and smooth there."""
     small = s.abs() < _TAYLOR_BELOW
     s_safe = torch.where(small, torch.ones_like(s), s)
@@ -58,7 +59,7 @@ def _tanh_ratio(s: torch.Tensor) -> torch.Tensor:
     return torch.where(small, 1.0 - s2 / 3.0 + 2.0 * s2 * s2 / 15.0, torch.tanh(s_safe) / s_safe)
 
 
-def _artanh_ratio(z: torch.Tensor, one_minus_z2: torch.Tensor) -> torch.Tensor:
+def _artanh_ratio(z: Tensor, one_minus_z2: Tensor) -> Tensor:
     """``artanh(z) / z`` for ``z >= 0``, given ``1 - z^2`` computed without cancellation.
 
     Uses ``artanh z = log(1 + z) - log(1 - z^2) / 2``; ``one_minus_z2`` must be clamped > 0.
@@ -70,7 +71,7 @@ def _artanh_ratio(z: torch.Tensor, one_minus_z2: torch.Tensor) -> torch.Tensor:
     return torch.where(small, 1.0 + z2 / 3.0 + z2 * z2 / 5.0, large)
 
 
-def _distance_from_parts(sq_diff: torch.Tensor, gap_product: torch.Tensor, c: float) -> torch.Tensor:
+def _distance_from_parts(sq_diff: Tensor, gap_product: Tensor, c: float) -> Tensor:
     r"""Distance from ``E = ||x - y||^2`` and ``P = (1 - c||x||^2)(1 - c||y||^2)``.
 
     With :math:`z = \sqrt{cE / (cE + P)} = \sqrt{c}\,\|(-x)\oplus_c y\|` and

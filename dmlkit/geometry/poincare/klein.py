@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_curvature, check_embeddings
 from dmlkit.geometry.poincare.core import _check_point, _sqnorm, conformal_gap
@@ -10,7 +11,7 @@ from dmlkit.geometry.poincare.core import _check_point, _sqnorm, conformal_gap
 __all__ = ["poincare_to_klein", "klein_to_poincare", "einstein_midpoint"]
 
 
-def poincare_to_klein(x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def poincare_to_klein(x: Tensor, c: float = 1.0) -> Tensor:
     r"""Poincaré to Klein coordinates, :math:`x_K = 2x_D / (1 + c\|x_D\|^2)` (Khrulkov et al.).
 
     Both models live in the same ball of radius :math:`1/\sqrt c`; Klein geodesics are straight
@@ -21,7 +22,7 @@ def poincare_to_klein(x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     return 2.0 * x / (1.0 + c * _sqnorm(x))
 
 
-def klein_to_poincare(x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def klein_to_poincare(x: Tensor, c: float = 1.0) -> Tensor:
     r"""Klein to Poincaré coordinates, :math:`x_D = x_K / (1 + \sqrt{1 - c\|x_K\|^2})`.
 
     The inverse of :func:`poincare_to_klein` (Khrulkov et al., CVPR 2020).
@@ -33,7 +34,7 @@ def klein_to_poincare(x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     return x / (1.0 + torch.sqrt(conformal_gap(_sqnorm(x), c)))
 
 
-def einstein_midpoint(x: torch.Tensor, weights: torch.Tensor | None = None, c: float = 1.0) -> torch.Tensor:
+def einstein_midpoint(x: Tensor, weights: Tensor | None = None, c: float = 1.0) -> Tensor:
     r"""Weighted Einstein midpoint of Poincaré points, computed in the Klein model.
 
     Khrulkov et al., CVPR 2020, "Hyperbolic Image Embeddings" (hyperbolic averaging), used for the

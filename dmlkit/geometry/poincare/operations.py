@@ -7,6 +7,7 @@ import math
 import numbers
 
 import torch
+from torch import Tensor
 
 from dmlkit.checks import check_curvature, check_embeddings, check_positive
 from dmlkit.geometry.poincare.core import (
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-def mobius_add(x: torch.Tensor, y: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def mobius_add(x: Tensor, y: Tensor, c: float = 1.0) -> Tensor:
     r"""Möbius addition :math:`x \oplus_c y` (Ganea et al., NeurIPS 2018, Section 2).
 
     .. math::
@@ -60,7 +61,7 @@ def mobius_add(x: torch.Tensor, y: torch.Tensor, c: float = 1.0) -> torch.Tensor
     return numerator / denominator
 
 
-def mobius_scalar_mul(r: float | torch.Tensor, x: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def mobius_scalar_mul(r: float | Tensor, x: Tensor, c: float = 1.0) -> Tensor:
     r"""Möbius scalar multiplication :math:`r \otimes_c x` (Ganea et al., NeurIPS 2018, Section 2).
 
     .. math::
@@ -84,7 +85,7 @@ def mobius_scalar_mul(r: float | torch.Tensor, x: torch.Tensor, c: float = 1.0) 
     return _tanh_ratio(t) * r * a_ratio * x
 
 
-def lambda_x(x: torch.Tensor, c: float = 1.0, keepdim: bool = False) -> torch.Tensor:
+def lambda_x(x: Tensor, c: float = 1.0, keepdim: bool = False) -> Tensor:
     r"""Conformal factor :math:`\lambda^c_x = 2 / (1 - c\|x\|^2)` (Ganea et al., Section 2).
 
     The Riemannian metric at ``x`` is :math:`(\lambda^c_x)^2` times the Euclidean one. The gap
@@ -96,7 +97,7 @@ def lambda_x(x: torch.Tensor, c: float = 1.0, keepdim: bool = False) -> torch.Te
     return out if keepdim else out.squeeze(-1)
 
 
-def dist(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, keepdim: bool = False) -> torch.Tensor:
+def dist(x: Tensor, y: Tensor, c: float = 1.0, keepdim: bool = False) -> Tensor:
     r"""Geodesic distance (Ganea et al., NeurIPS 2018, Section 2), row-wise with broadcasting.
 
     .. math::
@@ -115,7 +116,7 @@ def dist(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, keepdim: bool = False
     return out if keepdim else out.squeeze(-1)
 
 
-def dist0(x: torch.Tensor, c: float = 1.0, keepdim: bool = False) -> torch.Tensor:
+def dist0(x: Tensor, c: float = 1.0, keepdim: bool = False) -> Tensor:
     r"""Distance to the origin, :math:`\frac{2}{\sqrt c}\operatorname{artanh}(\sqrt c\|x\|)`.
 
     The hyperbolic "radius" of a point: it grows without bound as ``x`` approaches the boundary.
@@ -128,7 +129,7 @@ def dist0(x: torch.Tensor, c: float = 1.0, keepdim: bool = False) -> torch.Tenso
     return out if keepdim else out.squeeze(-1)
 
 
-def dist_matrix(x: torch.Tensor, y: torch.Tensor | None = None, c: float = 1.0) -> torch.Tensor:
+def dist_matrix(x: Tensor, y: Tensor | None = None, c: float = 1.0) -> Tensor:
     r"""The ``(M, N)`` matrix of distances between the rows of ``x`` (M, D) and ``y`` (N, D).
 
     Same formula as :func:`dist`, but :math:`\|x_i - y_j\|^2` comes from the Gram matrix
@@ -158,7 +159,7 @@ def dist_matrix(x: torch.Tensor, y: torch.Tensor | None = None, c: float = 1.0) 
     return _distance_from_parts(sq_diff, gap_product, c)
 
 
-def expmap0(u: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def expmap0(u: Tensor, c: float = 1.0) -> Tensor:
     r"""Exponential map at the origin (Ganea et al., NeurIPS 2018, Lemma 2 with :math:`x = 0`).
 
     .. math::  \exp^c_0(u) = \tanh(\sqrt c\|u\|)\,\frac{u}{\sqrt c\|u\|}
@@ -176,7 +177,7 @@ def expmap0(u: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     return _tanh_ratio(s) * u
 
 
-def logmap0(y: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def logmap0(y: Tensor, c: float = 1.0) -> Tensor:
     r"""Logarithmic map at the origin, the inverse of :func:`expmap0` (Ganea et al., Lemma 2).
 
     .. math::  \log^c_0(y) = \operatorname{artanh}(\sqrt c\|y\|)\,\frac{y}{\sqrt c\|y\|}
@@ -192,7 +193,7 @@ def logmap0(y: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     return _artanh_ratio(z, conformal_gap(sq, c)) * y
 
 
-def expmap(x: torch.Tensor, u: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def expmap(x: Tensor, u: Tensor, c: float = 1.0) -> Tensor:
     r"""Exponential map at ``x`` of the tangent vector ``u`` (Ganea et al., NeurIPS 2018, Lemma 2).
 
     .. math::
@@ -210,7 +211,7 @@ def expmap(x: torch.Tensor, u: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     return mobius_add(x, _tanh_ratio(s) * half_lambda * u, c=c)
 
 
-def logmap(x: torch.Tensor, y: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+def logmap(x: Tensor, y: Tensor, c: float = 1.0) -> Tensor:
     r"""Logarithmic map at ``x`` of the point ``y``, the inverse of :func:`expmap` (Lemma 2).
 
     .. math::
@@ -233,7 +234,7 @@ def logmap(x: torch.Tensor, y: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     return gap_x * _artanh_ratio(z, one_minus_z2) * w  # 2 / lambda_x = gap_x
 
 
-def project(x: torch.Tensor, c: float = 1.0, eps: float = 1e-3) -> torch.Tensor:
+def project(x: Tensor, c: float = 1.0, eps: float = 1e-3) -> Tensor:
     r"""Rescale rows with :math:`\|x\| > (1 - \epsilon)/\sqrt c` onto that radius; others unchanged.
 
     ``eps = 1e-3`` is the value of Ermolov et al. (CVPR 2022) and of Khrulkov et al.'s hyptorch;
@@ -252,7 +253,7 @@ def project(x: torch.Tensor, c: float = 1.0, eps: float = 1e-3) -> torch.Tensor:
     return torch.where(norm > max_norm, x * scale, x)
 
 
-def clip_features(x: torch.Tensor, clip_r: float) -> torch.Tensor:
+def clip_features(x: Tensor, clip_r: float) -> Tensor:
     r"""Feature clipping :math:`x \mapsto \min(1, r/\|x\|)\,x` (Guo et al., CVPR 2022).
 
     "Clipped Hyperbolic Classifiers Are Super-Hyperbolic Classifiers" (the feature-clipping

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dmlkit.checks import check_curvature, check_embeddings, check_positive
 from dmlkit.geometry.poincare.operations import clip_features, expmap0, project
@@ -51,7 +50,7 @@ class HyperbolicProjection(nn.Module):
             raise ValueError(f"eps must lie in (0, 1), got {eps!r}")
         self.eps = float(eps)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: Tensor) -> Tensor:
         """Map ``(B, D)`` Euclidean features to ``(B, D)`` points of the ball."""
         check_embeddings(features, "features")
         if self.clip_r is not None:
