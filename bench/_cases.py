@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from _timing import format_ratio_table, interleaved_medians
 
-__all__ = ["Case", "backward_step", "labelled_batch", "pk_header", "run_cases"]
+__all__ = ["Case", "backward_step", "labelled_batch", "run_cases"]
 
 Case = tuple[str, Callable[[], None], Callable[[], None]]
 
@@ -45,25 +45,17 @@ def backward_step(
     return run
 
 
-def pk_header(title: str, num_classes: int, per_class: int, embedding_size: int) -> Callable[[int], str]:
-    """The table's title line for a P x K batch of :func:`labelled_batch`, given the repeats."""
-    return lambda repeats: (
-        f"{title}, forward + backward, batch {num_classes * per_class} ({num_classes} classes x {per_class}), "
-        f"{embedding_size}-d float32, {torch.get_num_threads()} threads, median of {repeats} (interleaved)"
-    )
-
-
 def run_cases(
     description: str,
     cases: Callable[[torch.device], Sequence[Case]],
-    header: Callable[[int], str],
+    title: str,
     argv: list[str] | None = None,
     default_repeats: int = 20,
     slow: Sequence[str] = (),
 ) -> None:
     """The command line of a family's benchmark: time every case of ``cases(device)`` (ours and the
-    reference alternately, see :func:`_timing.interleaved_medians`) and print ``header(repeats)``
-    and the Markdown table. ``--only`` keeps the cases whose name contains a string, ``--threads``
+    reference alternately, see :func:`_timing.interleaved_medians`) and print ``title`` (what is
+    timed), the threads, repeats and device, then the Markdown table. ``--only`` keeps the cases whose name contains a string, ``--threads``
     sets torch's CPU threads, ``--device`` the device (default: CUDA when present), ``--skip-slow`` leaves out the cases named in ``slow``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeats", type=int, default=default_repeats, help="timed runs per case (median)")
@@ -85,5 +77,5 @@ def run_cases(
         ours_time, reference_time = interleaved_medians(ours, reference, args.repeats, warmup)
         rows.append((name, ours_time, reference_time))
         print(f"{name}: {ours_time * 1e3:.3f} ms vs {reference_time * 1e3:.3f} ms", file=sys.stderr)
-    print(f"{header(args.repeats)}, {device}\n")
+    print(f"{title}, {torch.get_num_threads()} threads, median of {args.repeats} (interleaved), {device}\n")
     print(format_ratio_table(rows))

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from _cases import Case, backward_step, labelled_batch, pk_header, run_cases
+from _cases import Case, backward_step, labelled_batch, run_cases
 
 from dmlkit.losses import pair_based as ours
 
@@ -100,13 +100,8 @@ def cases(device: torch.device | str = "cpu") -> list[Case]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_cases(
-        __doc__.split("\n\n")[0],
-        cases,
-        pk_header("Pair-based losses", NUM_CLASSES, PER_CLASS, EMBEDDING_SIZE),
-        argv,
-        slow=SLOW_CASES,
-    )
+    title = f"Pair-based losses, forward + backward, batch {NUM_CLASSES * PER_CLASS} ({NUM_CLASSES} x {PER_CLASS}), {EMBEDDING_SIZE}-d float32"
+    run_cases(__doc__.split("\n\n")[0], cases, title, argv, slow=SLOW_CASES)
 
 
 if __name__ == "__main__":

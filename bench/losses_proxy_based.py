@@ -117,16 +117,10 @@ def cases(device: str | torch.device | None = None, dtype: torch.dtype = torch.f
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_cases(
-        __doc__.splitlines()[0],
-        cases,
-        lambda repeats: (
-            f"Proxy-based losses, forward + backward: batch {BATCH_SIZE}, {EMBEDDING_SIZE}-d, "
-            f"{NUM_CLASSES} classes, float32, {torch.get_num_threads()} threads, median of {repeats}"
-        ),
-        argv,
-        default_repeats=25,
+    title = (
+        f"Proxy-based losses, forward + backward: batch {BATCH_SIZE}, {EMBEDDING_SIZE}-d float32, {NUM_CLASSES} classes"
     )
+    run_cases(__doc__.splitlines()[0], cases, title, argv, default_repeats=25)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from _cases import Case, backward_step, labelled_batch, pk_header, run_cases
+from _cases import Case, backward_step, labelled_batch, run_cases
 
 from dmlkit.losses.snr import (
     SignalToNoiseRatioContrastiveLoss,
@@ -75,12 +75,8 @@ def cases(device: torch.device | str = "cpu") -> list[Case]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_cases(
-        __doc__.split("\n\n")[0],
-        cases,
-        pk_header("SNR losses", NUM_CLASSES, PER_CLASS, EMBEDDING_SIZE),
-        argv,
-    )
+    title = f"SNR losses, forward + backward, batch {NUM_CLASSES * PER_CLASS} ({NUM_CLASSES} x {PER_CLASS}), {EMBEDDING_SIZE}-d float32"
+    run_cases(__doc__.split("\n\n")[0], cases, title, argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 was expected and what came.
 
 Tensors (:func:`check_embeddings`, :func:`check_embeddings_and_labels`), numbers
-(:func:`check_positive`, :func:`check_non_negative`, :func:`check_probability`), the curvature
+(:func:`check_real`, :func:`check_int`, :func:`check_positive`, :func:`check_non_negative`,
+:func:`check_probability`), choices among strings (:func:`check_choice`), the curvature
 of the Poincaré ball (:func:`check_curvature`) and the arguments of retrieval evaluations
 (:func:`check_ks`, :func:`check_chunk_size`).
 """
@@ -20,8 +21,11 @@ from torch import Tensor
 __all__ = [
     "check_embeddings",
     "check_embeddings_and_labels",
+    "check_real",
+    "check_int",
     "check_positive",
     "check_non_negative",
+    "check_choice",
     "check_probability",
     "check_curvature",
     "check_ks",
@@ -62,22 +66,51 @@ def check_embeddings_and_labels(embeddings: Tensor, labels: Tensor) -> None:
         )
 
 
-def check_positive(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number > 0."""
-    if not np.isfinite(value) or value <= 0:
+def check_real(name: str, value: object) -> float:
+    """``value`` as a float; ``ValueError`` unless it is a finite real number (not a bool)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value: object, minimum: int | None = None) -> int:
+    """``value`` as an int; ``ValueError`` unless it is an integer (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive(name: str, value: object) -> float:
+    """``value`` as a float; ``ValueError`` unless it is a finite number > 0."""
+    if check_real(name, value) <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
 
 
-def check_non_negative(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number >= 0."""
-    if not np.isfinite(value) or value < 0:
+def check_non_negative(name: str, value: object) -> float:
+    """``value`` as a float; ``ValueError`` unless it is a finite number >= 0."""
+    if check_real(name, value) < 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
 
 
-def check_probability(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``0 <= value <= 1``."""
-    if not np.isfinite(value) or not 0.0 <= value <= 1.0:
+def check_probability(name: str, value: object) -> float:
+    """``value`` as a float; ``ValueError`` unless ``0 <= value <= 1``."""
+    if not 0.0 <= check_real(name, value) <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
+    """``value``; ``ValueError`` unless it is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def check_curvature(c: float) -> float:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dmlkit.checks import check_int
 from dmlkit.few_shot.classifiers import make_classifier
 from dmlkit.few_shot.heads import FewShotClassifier, _check_float
 
@@ -125,12 +125,6 @@ class Episodes:
         return self.support.shape[0]
 
 
-def _check_count(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def sample_episodes(
     labels: Tensor | Sequence[int],
     n_way: int,
@@ -156,12 +150,12 @@ def sample_episodes(
     """
     from dmlkit.data.samplers import EpisodeSampler
 
-    n_way = _check_count("n_way", n_way, 2)
-    k_shot = _check_count("k_shot", k_shot, 1)
-    n_query = _check_count("n_query", n_query, 1)
-    num_episodes = _check_count("num_episodes", num_episodes, 1)
-    n_unlabelled = _check_count("n_unlabelled", n_unlabelled, 0)
-    n_distractors = _check_count("n_distractors", n_distractors, 0)
+    n_way = check_int("n_way", n_way, 2)
+    k_shot = check_int("k_shot", k_shot, 1)
+    n_query = check_int("n_query", n_query, 1)
+    num_episodes = check_int("num_episodes", num_episodes, 1)
+    n_unlabelled = check_int("n_unlabelled", n_unlabelled, 0)
+    n_distractors = check_int("n_distractors", n_distractors, 0)
     if n_distractors and not n_unlabelled:
         raise ValueError("n_distractors needs n_unlabelled > 0 (distractor images join the unlabelled set)")
     sampler = EpisodeSampler(labels, n_way + n_distractors, k_shot + n_unlabelled, n_query, num_episodes, seed=seed)

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dmlkit.checks import check_int
 from dmlkit.few_shot.classifiers import make_classifier
-from dmlkit.few_shot.episodes import _check_count, sample_episodes
+from dmlkit.few_shot.episodes import sample_episodes
 from dmlkit.few_shot.heads import FewShotClassifier, _check_float
 
 __all__ = [
@@ -80,7 +81,7 @@ def evaluate_embeddings(
         raise ValueError(
             f"labels must be 1-D with one label per embedding ({embeddings.shape[0]}), got shape {tuple(labels.shape)}"
         )
-    episodes_per_batch = _check_count("episodes_per_batch", episodes_per_batch, 1)
+    episodes_per_batch = check_int("episodes_per_batch", episodes_per_batch, 1)
     classifier = make_classifier(method)
     episodes = sample_episodes(labels, n_way, k_shot, n_query, num_episodes, seed, n_unlabelled, n_distractors)
     x = F.normalize(embeddings, dim=1) if normalize else embeddings

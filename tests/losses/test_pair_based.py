@@ -252,16 +252,21 @@ def loop_hadsell(embeddings, labels, margin):
     return torch.stack(terms).mean()
 
 
-def loop_triplet_mean(embeddings, labels, margin, mining):
-    """Hermans et al.: batch all (mean over valid triplets) or batch hard (mean over anchors)."""
-    d = pairwise_distances(embeddings)
+def anchors_with_pairs(labels):
+    """``(anchor, positives, negatives)`` for every anchor with at least one of each (indices)."""
     n = len(labels)
-    terms = []
     for a in range(n):
         positives = [p for p in range(n) if p != a and labels[p] == labels[a]]
         negatives = [k for k in range(n) if labels[k] != labels[a]]
-        if not positives or not negatives:
-            continue
+        if positives and negatives:
+            yield a, positives, negatives
+
+
+def loop_triplet_mean(embeddings, labels, margin, mining):
+    """Hermans et al.: batch all (mean over valid triplets) or batch hard (mean over anchors)."""
+    d = pairwise_distances(embeddings)
+    terms = []
+    for a, positives, negatives in anchors_with_pairs(labels):
         if mining == "batch_hard":
             hardest_p = max(d[a, p] for p in positives)
             hardest_n = min(d[a, k] for k in negatives)
@@ -297,13 +302,8 @@ def loop_ms_released_code(embeddings, labels, alpha, beta, base, epsilon):
     positive or a mined negative are skipped; the sum is divided by the batch size."""
     x = F.normalize(embeddings, dim=1)
     sim = x @ x.T
-    n = len(labels)
     losses = []
-    for i in range(n):
-        pos_idx = [j for j in range(n) if j != i and labels[j] == labels[i]]
-        neg_idx = [j for j in range(n) if labels[j] != labels[i]]
-        if not pos_idx or not neg_idx:
-            continue
+    for i, pos_idx, neg_idx in anchors_with_pairs(labels):
         pos, neg = sim[i, pos_idx], sim[i, neg_idx]
         neg_kept = neg[neg + epsilon > pos.min()]
         pos_kept = pos[pos - epsilon < neg.max()]
@@ -312,7 +312,7 @@ def loop_ms_released_code(embeddings, labels, alpha, beta, base, epsilon):
         pos_loss = torch.log(1 + torch.exp(-alpha * (pos_kept - base)).sum()) / alpha
         neg_loss = torch.log(1 + torch.exp(beta * (neg_kept - base)).sum()) / beta
         losses.append(pos_loss + neg_loss)
-    return torch.stack(losses).sum() / n if losses else embeddings.sum() * 0
+    return torch.stack(losses).sum() / len(labels) if losses else embeddings.sum() * 0
 
 
 def loop_ranked_list(embeddings, labels, margin, tn, imbalance, alpha, tp):

@@ -59,21 +59,6 @@ def _beyond(distance: Distance, x: Tensor | float, y: Tensor | float) -> Tensor:
     return y - x if distance.is_similarity else x - y  # type: ignore[return-value]
 
 
-def _check_real(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite real number."""
-    try:
-        finite = torch.isfinite(torch.tensor(float(value))).item()
-    except (TypeError, ValueError):
-        finite = False
-    if isinstance(value, bool) or not finite:
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
 class PairBasedLoss(DistanceModule):
     """Shared machinery: input checks, the ``(M, N)`` matrix and the pair masks.
 

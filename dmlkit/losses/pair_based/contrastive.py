@@ -7,8 +7,9 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
+from dmlkit.checks import check_choice, check_real
 from dmlkit.distances import Distance
-from dmlkit.losses.pair_based.base import PairBasedLoss, _avg_nonzero, _beyond, _check_choice, _check_real
+from dmlkit.losses.pair_based.base import PairBasedLoss, _avg_nonzero, _beyond
 
 __all__ = ["ContrastiveLoss"]
 
@@ -47,9 +48,9 @@ class ContrastiveLoss(PairBasedLoss):
         reduction: Literal["avg_nonzero", "mean"] = "avg_nonzero",
     ) -> None:
         super().__init__(distance)
-        _check_real("pos_margin", pos_margin)
-        _check_real("neg_margin", neg_margin)
-        _check_choice("reduction", reduction, ("avg_nonzero", "mean"))
+        check_real("pos_margin", pos_margin)
+        check_real("neg_margin", neg_margin)
+        check_choice("reduction", reduction, ("avg_nonzero", "mean"))
         if self.distance.is_similarity and not pos_margin > neg_margin:
             raise ValueError(
                 "with a similarity, pos_margin must be larger than neg_margin (positives above, "

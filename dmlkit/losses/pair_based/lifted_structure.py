@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dmlkit.checks import check_real
 from dmlkit.distances import Distance
-from dmlkit.losses.pair_based.base import PairBasedLoss, _beyond, _check_real, masked_logsumexp
+from dmlkit.losses.pair_based.base import PairBasedLoss, _beyond, masked_logsumexp
 
 __all__ = ["LiftedStructureLoss"]
 
@@ -44,8 +45,8 @@ class LiftedStructureLoss(PairBasedLoss):
 
     def __init__(self, neg_margin: float = 1.0, pos_margin: float = 0.0, distance: Distance | None = None) -> None:
         super().__init__(distance)
-        _check_real("neg_margin", neg_margin)
-        _check_real("pos_margin", pos_margin)
+        check_real("neg_margin", neg_margin)
+        check_real("pos_margin", pos_margin)
         self.neg_margin = float(neg_margin)
         self.pos_margin = float(pos_margin)
 

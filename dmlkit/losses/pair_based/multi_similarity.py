@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dmlkit.checks import check_non_negative, check_positive
+from dmlkit.checks import check_non_negative, check_positive, check_real
 from dmlkit.distances import CosineSimilarity, Distance
-from dmlkit.losses.pair_based.base import PairBasedLoss, _beyond, _check_real, masked_logsumexp
+from dmlkit.losses.pair_based.base import PairBasedLoss, _beyond, masked_logsumexp
 from dmlkit.miners import multi_similarity_masks
 
 __all__ = ["MultiSimilarityLoss"]
@@ -59,7 +59,7 @@ class MultiSimilarityLoss(PairBasedLoss):
         super().__init__(distance)
         check_positive("alpha", alpha)
         check_positive("beta", beta)
-        _check_real("base", base)
+        check_real("base", base)
         if epsilon is not None:
             check_non_negative("epsilon", epsilon)
         self.alpha = float(alpha)

@@ -7,9 +7,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from dmlkit.checks import check_non_negative, check_positive, check_probability
+from dmlkit.checks import check_choice, check_non_negative, check_positive, check_probability
 from dmlkit.distances import Distance
-from dmlkit.losses.pair_based.base import PairBasedLoss, _check_choice
+from dmlkit.losses.pair_based.base import PairBasedLoss
 
 __all__ = ["RankedListLoss"]
 
@@ -60,7 +60,7 @@ class RankedListLoss(PairBasedLoss):
         check_non_negative("Tp", Tp)
         check_probability("imbalance", imbalance)
         check_positive("alpha", alpha)
-        _check_choice("variant", variant, ("pml", "paper"))
+        check_choice("variant", variant, ("pml", "paper"))
         if self.distance.is_similarity:
             raise ValueError(
                 f"RankedListLoss needs a distance (smaller = closer), got the similarity {type(self.distance).__name__}"

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dmlkit.checks import check_non_negative
+from dmlkit.checks import check_choice, check_non_negative
 from dmlkit.distances import Distance
-from dmlkit.losses.pair_based.base import PairBasedLoss, _avg_nonzero, _check_choice, _masked_mean
+from dmlkit.losses.pair_based.base import PairBasedLoss, _avg_nonzero, _masked_mean
 from dmlkit.miners import batch_hard_triplets
 
 __all__ = ["TripletMarginLoss"]
@@ -119,8 +119,8 @@ class TripletMarginLoss(PairBasedLoss):
     ) -> None:
         super().__init__(distance)
         check_non_negative("margin", margin)
-        _check_choice("mining", mining, _TRIPLET_MINING)
-        _check_choice("reduction", reduction, ("avg_nonzero", "mean"))
+        check_choice("mining", mining, _TRIPLET_MINING)
+        check_choice("reduction", reduction, ("avg_nonzero", "mean"))
         if mining == "semihard" and margin == 0:
             raise ValueError("semihard mining keeps d(a,p) < d(a,n) <= d(a,p) + margin: it needs margin > 0, got 0")
         self.margin = float(margin)

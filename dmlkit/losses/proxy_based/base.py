@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
 from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmlkit.checks import check_class_batch, check_non_negative, check_positive
+from dmlkit.checks import check_class_batch, check_int
 
 __all__ = []
 
 
 NegativeSampling = Literal["random", "hardest"]
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
-def _check_real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    return float(value)
-
-
-def _positive(name: str, value: object) -> float:
-    value = _check_real(name, value)
-    check_positive(name, value)
-    return value
-
-
-def _non_negative(name: str, value: object) -> float:
-    value = _check_real(name, value)
-    check_non_negative(name, value)
-    return value
 
 
 class _Subset(NamedTuple):
@@ -68,8 +41,8 @@ class _ProxyLoss(nn.Module):
         negative_pool_size: int | None = None,
     ) -> None:
         super().__init__()
-        self.num_classes = _check_int("num_classes", num_classes, 2)
-        self.embedding_size = _check_int("embedding_size", embedding_size, 1)
+        self.num_classes = check_int("num_classes", num_classes, 2)
+        self.embedding_size = check_int("embedding_size", embedding_size, 1)
         self._proxies_per_class = proxies_per_class
         if negative_sampling not in (None, "random", "hardest"):
             raise ValueError(f"negative_sampling must be None, 'random' or 'hardest', got {negative_sampling!r}")
@@ -89,11 +62,11 @@ class _ProxyLoss(nn.Module):
         else:
             if num_negatives is None:
                 raise ValueError(f"negative_sampling={negative_sampling!r} needs num_negatives")
-            num_negatives = _check_int("num_negatives", num_negatives, 1)
+            num_negatives = check_int("num_negatives", num_negatives, 1)
             if negative_pool_size is not None:
                 if negative_sampling != "hardest":
                     raise ValueError("negative_pool_size is used with negative_sampling='hardest' only")
-                negative_pool_size = _check_int("negative_pool_size", negative_pool_size, num_negatives)
+                negative_pool_size = check_int("negative_pool_size", negative_pool_size, num_negatives)
         self.negative_sampling = negative_sampling
         self.num_negatives = num_negatives
         self.negative_pool_size = negative_pool_size

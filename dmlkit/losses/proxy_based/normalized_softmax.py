@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmlkit.losses.proxy_based.base import NegativeSampling, _positive, _ProxyLoss
+from dmlkit.checks import check_positive
+from dmlkit.losses.proxy_based.base import NegativeSampling, _ProxyLoss
 
 __all__ = ["NormalizedSoftmaxLoss"]
 
@@ -42,7 +43,7 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
         negative_pool_size: int | None = None,
     ) -> None:
         super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size)
-        self.temperature = _positive("temperature", temperature)
+        self.temperature = check_positive("temperature", temperature)
         nn.init.normal_(self.proxies)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:

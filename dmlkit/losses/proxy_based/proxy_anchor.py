@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmlkit.losses.proxy_based.base import _non_negative, _positive, _ProxyLoss
+from dmlkit.checks import check_non_negative, check_positive
+from dmlkit.losses.proxy_based.base import _ProxyLoss
 
 __all__ = ["ProxyAnchorLoss"]
 
@@ -59,8 +60,8 @@ class ProxyAnchorLoss(_ProxyLoss):
         num_negatives: int | None = None,
     ) -> None:
         super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, None)
-        self.margin = _non_negative("margin", margin)
-        self.alpha = _positive("alpha", alpha)
+        self.margin = check_non_negative("margin", margin)
+        self.alpha = check_positive("alpha", alpha)
         nn.init.kaiming_normal_(self.proxies, mode="fan_out")
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmlkit.losses.proxy_based.base import NegativeSampling, _positive, _ProxyLoss
+from dmlkit.checks import check_positive
+from dmlkit.losses.proxy_based.base import NegativeSampling, _ProxyLoss
 
 __all__ = ["PROXYNCA_PLUS_PLUS_SOFTMAX_SCALE", "PROXYNCA_PLUS_PLUS_LR", "PROXYNCA_PLUS_PLUS_PROXY_LR", "ProxyNCALoss"]
 
@@ -81,7 +82,7 @@ class ProxyNCALoss(_ProxyLoss):
         negative_pool_size: int | None = None,
     ) -> None:
         super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size)
-        self.softmax_scale = _positive("softmax_scale", softmax_scale)
+        self.softmax_scale = check_positive("softmax_scale", softmax_scale)
         self.exclude_positive_from_denominator = bool(exclude_positive_from_denominator)
         nn.init.normal_(self.proxies)
 

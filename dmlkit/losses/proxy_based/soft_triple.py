@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmlkit.losses.proxy_based.base import NegativeSampling, _check_int, _non_negative, _positive, _ProxyLoss
+from dmlkit.checks import check_int, check_non_negative, check_positive
+from dmlkit.losses.proxy_based.base import NegativeSampling, _ProxyLoss
 
 __all__ = ["SparseCentersRegularizer", "SoftTripleLoss"]
 
@@ -78,9 +79,9 @@ class SparseCentersRegularizer(nn.Module):
 
     def __init__(self, num_classes: int, centers_per_class: int, eps: float = 1e-5) -> None:
         super().__init__()
-        self.num_classes = _check_int("num_classes", num_classes, 1)
-        self.centers_per_class = _check_int("centers_per_class", centers_per_class, 1)
-        self.eps = _positive("eps", eps)
+        self.num_classes = check_int("num_classes", num_classes, 1)
+        self.centers_per_class = check_int("centers_per_class", centers_per_class, 1)
+        self.eps = check_positive("eps", eps)
 
     def forward(self, centers: Tensor) -> Tensor:
         expected = (self.num_classes * self.centers_per_class,)
@@ -144,7 +145,7 @@ class SoftTripleLoss(_ProxyLoss):
         num_negatives: int | None = None,
         negative_pool_size: int | None = None,
     ) -> None:
-        centers_per_class = _check_int("centers_per_class", centers_per_class, 1)
+        centers_per_class = check_int("centers_per_class", centers_per_class, 1)
         super().__init__(
             num_classes,
             embedding_size,
@@ -154,11 +155,11 @@ class SoftTripleLoss(_ProxyLoss):
             negative_pool_size,
         )
         self.centers_per_class = centers_per_class
-        self.la = _positive("la", la)
-        self.gamma = _positive("gamma", gamma)
-        self.margin = _non_negative("margin", margin)
-        self.tau = _non_negative("tau", tau)
-        self.regularizer_eps = _positive("regularizer_eps", regularizer_eps)
+        self.la = check_positive("la", la)
+        self.gamma = check_positive("gamma", gamma)
+        self.margin = check_non_negative("margin", margin)
+        self.tau = check_non_negative("tau", tau)
+        self.regularizer_eps = check_positive("regularizer_eps", regularizer_eps)
         nn.init.kaiming_uniform_(self.proxies.data.T, a=math.sqrt(5))
 
     def center_regularization(self) -> Tensor:
