@@ -48,15 +48,10 @@ class NPairsLoss(PairBasedLoss):
     def default_distance(self) -> Distance:
         return DotProductSimilarity()
 
-    def compute_loss(
-        self,
-        embeddings: Tensor,
-        labels: Tensor,
-        ref_emb: Tensor | None = None,
-        ref_labels: Tensor | None = None,
-        self_mask: Tensor | None = None,
-    ) -> Tensor:
-        if ref_emb is not None:
+    def compute_loss(self, embeddings: Tensor, labels: Tensor, *reference: Tensor | None) -> Tensor:
+        """The N-pair loss of the batch. The base class's reference arguments (``ref_emb``,
+        ``ref_labels``, ``self_mask``) must be absent: the N pairs are built inside the batch."""
+        if any(r is not None for r in reference):
             raise ValueError("NPairsLoss has no form with a reference set (ref_emb)")
         anchors, positives = self.pairs(labels)
         if anchors.numel() == 0:

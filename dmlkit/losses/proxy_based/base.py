@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,19 @@ __all__ = []
 
 
 NegativeSampling = Literal["random", "hardest"]
+
+
+class NegativeSamplingOptions(TypedDict, total=False):
+    """The keywords of sampled negative proxies that every proxy loss takes (module docstring).
+
+    ``negative_sampling``: ``None`` (every class, the default), ``"random"`` or ``"hardest"``;
+    ``num_negatives``: ``k``, the absent classes sampled per call (with sampling only);
+    ``negative_pool_size``: with ``"hardest"``, pick among this many uniformly drawn absent classes.
+    """
+
+    negative_sampling: NegativeSampling | None
+    num_negatives: int | None
+    negative_pool_size: int | None
 
 
 class _Subset(NamedTuple):
@@ -36,6 +49,7 @@ class _ProxyLoss(nn.Module):
         num_classes: int,
         embedding_size: int,
         proxies_per_class: int = 1,
+        *,
         negative_sampling: NegativeSampling | None = None,
         num_negatives: int | None = None,
         negative_pool_size: int | None = None,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dmlkit.checks import check_positive
-from dmlkit.losses.proxy_based.base import NegativeSampling, _ProxyLoss
+from dmlkit.losses.proxy_based.base import NegativeSamplingOptions, _ProxyLoss
 
 __all__ = ["NormalizedSoftmaxLoss"]
 
@@ -30,7 +32,8 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
         num_classes: number of training classes; labels must lie in ``[0, num_classes)``.
         embedding_size: size of the embeddings (and of each proxy).
         temperature: ``σ``; must be positive.
-        negative_sampling, num_negatives, negative_pool_size: see the module docstring.
+        **sampling: ``negative_sampling``, ``num_negatives``, ``negative_pool_size``
+            (:class:`~dmlkit.losses.proxy_based.base.NegativeSamplingOptions`).
     """
 
     def __init__(
@@ -38,11 +41,9 @@ class NormalizedSoftmaxLoss(_ProxyLoss):
         num_classes: int,
         embedding_size: int,
         temperature: float = 0.05,
-        negative_sampling: NegativeSampling | None = None,
-        num_negatives: int | None = None,
-        negative_pool_size: int | None = None,
+        **sampling: Unpack[NegativeSamplingOptions],
     ) -> None:
-        super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size)
+        super().__init__(num_classes, embedding_size, 1, **sampling)
         self.temperature = check_positive("temperature", temperature)
         nn.init.normal_(self.proxies)
 

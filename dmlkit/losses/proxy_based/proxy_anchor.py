@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dmlkit.checks import check_non_negative, check_positive
-from dmlkit.losses.proxy_based.base import _ProxyLoss
+from dmlkit.losses.proxy_based.base import NegativeSamplingOptions, _ProxyLoss
 
 __all__ = ["ProxyAnchorLoss"]
 
@@ -44,8 +44,9 @@ class ProxyAnchorLoss(_ProxyLoss):
         embedding_size: size of the embeddings (and of each proxy).
         margin: ``δ`` (paper: 0.1); must be non-negative.
         alpha: ``α``, the scaling factor (paper: 32).
-        negative_sampling: ``None`` or ``"random"``.
-        num_negatives: ``k``, the number of absent classes sampled per call.
+        **sampling: ``negative_sampling`` (``None`` or ``"random"``) and ``num_negatives``, ``k``,
+            the absent classes sampled per call
+            (:class:`~dmlkit.losses.proxy_based.base.NegativeSamplingOptions`).
     """
 
     _supports_hardest = False
@@ -56,10 +57,9 @@ class ProxyAnchorLoss(_ProxyLoss):
         embedding_size: int,
         margin: float = 0.1,
         alpha: float = 32.0,
-        negative_sampling: Literal["random"] | None = None,
-        num_negatives: int | None = None,
+        **sampling: Unpack[NegativeSamplingOptions],
     ) -> None:
-        super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, None)
+        super().__init__(num_classes, embedding_size, 1, **sampling)
         self.margin = check_non_negative("margin", margin)
         self.alpha = check_positive("alpha", alpha)
         nn.init.kaiming_normal_(self.proxies, mode="fan_out")

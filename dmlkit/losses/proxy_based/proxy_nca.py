@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dmlkit.checks import check_positive
-from dmlkit.losses.proxy_based.base import NegativeSampling, _ProxyLoss
+from dmlkit.losses.proxy_based.base import NegativeSamplingOptions, _ProxyLoss
 
 __all__ = ["PROXYNCA_PLUS_PLUS_SOFTMAX_SCALE", "PROXYNCA_PLUS_PLUS_LR", "PROXYNCA_PLUS_PLUS_PROXY_LR", "ProxyNCALoss"]
 
@@ -61,9 +63,9 @@ class ProxyNCALoss(_ProxyLoss):
         embedding_size: size of the embeddings (and of each proxy).
         softmax_scale: ``s`` above, the inverse temperature (PML's default 1).
         exclude_positive_from_denominator: use the original denominator over negatives only.
-        negative_sampling: ``None`` (all classes), ``"random"`` or ``"hardest"`` (module docstring).
-        num_negatives: ``k``, the number of absent classes sampled per call (with sampling only).
-        negative_pool_size: with ``"hardest"``, pick among this many uniformly drawn absent classes.
+        **sampling: ``negative_sampling`` (``None``: all classes; ``"random"`` or ``"hardest"``),
+            ``num_negatives`` and ``negative_pool_size``
+            (:class:`~dmlkit.losses.proxy_based.base.NegativeSamplingOptions`).
 
     Proxies are initialised from a standard normal, as PML does.
     """
@@ -77,11 +79,9 @@ class ProxyNCALoss(_ProxyLoss):
         embedding_size: int,
         softmax_scale: float = 1.0,
         exclude_positive_from_denominator: bool = False,
-        negative_sampling: NegativeSampling | None = None,
-        num_negatives: int | None = None,
-        negative_pool_size: int | None = None,
+        **sampling: Unpack[NegativeSamplingOptions],
     ) -> None:
-        super().__init__(num_classes, embedding_size, 1, negative_sampling, num_negatives, negative_pool_size)
+        super().__init__(num_classes, embedding_size, 1, **sampling)
         self.softmax_scale = check_positive("softmax_scale", softmax_scale)
         self.exclude_positive_from_denominator = bool(exclude_positive_from_denominator)
         nn.init.normal_(self.proxies)

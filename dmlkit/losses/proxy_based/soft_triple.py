@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dmlkit.checks import check_int, check_non_negative, check_positive
-from dmlkit.losses.proxy_based.base import NegativeSampling, _ProxyLoss
+from dmlkit.losses.proxy_based.base import NegativeSamplingOptions, _ProxyLoss
 
 __all__ = ["SparseCentersRegularizer", "SoftTripleLoss"]
 
@@ -127,7 +128,8 @@ class SoftTripleLoss(_ProxyLoss):
         margin: ``δ``, subtracted from the true class's similarity; non-negative.
         tau: ``τ``, weight of the centre regulariser (0 switches it off).
         regularizer_eps: ``ε`` of the regulariser (official code: 1e-5).
-        negative_sampling, num_negatives, negative_pool_size: see the module docstring; a class
+        **sampling: ``negative_sampling``, ``num_negatives``, ``negative_pool_size``
+            (:class:`~dmlkit.losses.proxy_based.base.NegativeSamplingOptions`); a class
             is sampled with all its centres.
     """
 
@@ -141,19 +143,10 @@ class SoftTripleLoss(_ProxyLoss):
         margin: float = 0.01,
         tau: float = 0.2,
         regularizer_eps: float = 1e-5,
-        negative_sampling: NegativeSampling | None = None,
-        num_negatives: int | None = None,
-        negative_pool_size: int | None = None,
+        **sampling: Unpack[NegativeSamplingOptions],
     ) -> None:
         centers_per_class = check_int("centers_per_class", centers_per_class, 1)
-        super().__init__(
-            num_classes,
-            embedding_size,
-            centers_per_class,
-            negative_sampling,
-            num_negatives,
-            negative_pool_size,
-        )
+        super().__init__(num_classes, embedding_size, centers_per_class, **sampling)
         self.centers_per_class = centers_per_class
         self.la = check_positive("la", la)
         self.gamma = check_positive("gamma", gamma)
