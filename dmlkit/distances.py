@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from dmlkit.checks import check_embeddings, check_positive
 
 __all__ = [
+    "DISTANCE_NAMES",
     "Distance",
     "DistanceModule",
     "EuclideanDistance",
@@ -232,18 +233,27 @@ def snr_ranking_embeddings(embeddings: Tensor, normalize_embeddings: bool = True
     return x - x.mean(dim=1, keepdim=True)
 
 
+#: The kit's distance names, one meaning each wherever a name is accepted (retrieval metrics,
+#: k-NN, UMAP, few-shot heads, AP losses): ``"cosine"`` — cosine similarity (vectors
+#: L2-normalised first); ``"euclidean"`` and ``"squared_euclidean"`` — on the vectors as given;
+#: ``"snr"`` — Yuan et al.'s SNR distance on L2-normalised vectors (PML's convention). For
+#: Euclidean distances of normalised vectors (PML's ``LpDistance()`` default) pass the object
+#: ``EuclideanDistance()``.
+DISTANCE_NAMES = ("cosine", "euclidean", "squared_euclidean", "snr")
+
+
 def get_distance(name: str | Distance) -> Distance:
-    """A distance from its name (``"euclidean"``, ``"squared_euclidean"``, ``"cosine"``, ``"snr"``)."""
+    """The :class:`Distance` of a name of :data:`DISTANCE_NAMES` (a :class:`Distance` is returned as it is)."""
     if isinstance(name, Distance):
         return name
     table = {
-        "euclidean": lambda: EuclideanDistance(),
-        "squared_euclidean": lambda: EuclideanDistance(squared=True),
         "cosine": lambda: CosineSimilarity(),
+        "euclidean": lambda: EuclideanDistance(normalize_embeddings=False),
+        "squared_euclidean": lambda: EuclideanDistance(normalize_embeddings=False, squared=True),
         "snr": lambda: SNRDistance(),
     }
     if name not in table:
-        raise ValueError(f"unknown distance {name!r}; choose one of {sorted(table)}")
+        raise ValueError(f"unknown distance {name!r}; choose one of {list(DISTANCE_NAMES)}")
     return table[name]()
 
 

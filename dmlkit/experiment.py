@@ -35,9 +35,6 @@ __all__ = [
     "protocol",
     "load_data",
     "run_method",
-    "column_header",
-    "format_value",
-    "results_table",
     "save_results",
 ]
 
@@ -244,73 +241,6 @@ def run_method(
         density=embedding_density(train_embeddings, train_labels),
         settings={**asdict(budget), "seed": seed, "distance": distance},
     )
-
-
-_HEADERS = {
-    "recall@1": "R@1",
-    "recall@2": "R@2",
-    "recall@4": "R@4",
-    "recall@8": "R@8",
-    "map@r": "MAP@R",
-    "r_precision": "R-Prec",
-    "nmi": "NMI",
-    "rho": "ρ",
-    "density": "density",
-    "train_map@r": "train MAP@R",
-    "gap_map@r": "gap MAP@R",
-    "train_s": "train s",
-    "ms_per_step": "ms/step",
-    "mean_class_recall@1": "mean-class R@1",
-    "worst_class_recall@1": "worst-class R@1",
-}
-_PERCENT = {
-    "recall@1",
-    "recall@2",
-    "recall@4",
-    "recall@8",
-    "map@r",
-    "r_precision",
-    "nmi",
-    "train_map@r",
-    "gap_map@r",
-    "mean_class_recall@1",
-    "worst_class_recall@1",
-}
-_SECONDS = {"train_s", "ms_per_step"}
-
-
-def column_header(column: str) -> str:
-    """The short table header of a metric key (``"map@r"`` -> ``"MAP@R"``); unknown keys as given."""
-    return _HEADERS.get(column, column)
-
-
-def format_value(column: str, value: Any, std: Any = None) -> str:
-    """One table cell: accuracies in % with one decimal, times with one decimal, anything else
-    (ρ, density) with three; ``"–"`` for a missing or NaN value; ``" ± std"`` appended when a
-    finite ``std`` is given, on the same scale."""
-
-    def number(x: Any) -> float | None:
-        return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x) else None
-
-    mean, spread = number(value), number(std)
-    if mean is None:
-        return "–"
-    scale, digits = (100.0, 1) if column in _PERCENT else (1.0, 1) if column in _SECONDS else (1.0, 3)
-    text = f"{scale * mean:.{digits}f}"
-    return text if spread is None else f"{text} ± {scale * spread:.{digits}f}"
-
-
-def results_table(
-    results: Sequence[RunResult] | dict[str, dict[str, float]],
-    columns: Sequence[str] = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "rho", "train_s"),
-) -> str:
-    """A Markdown table, one row per method; accuracies in %, ρ and density as plain numbers."""
-    rows = results if isinstance(results, dict) else {r.name: r.row() for r in results}
-    lines = ["| method | " + " | ".join(column_header(c) for c in columns) + " |"]
-    lines.append("| --- |" + " ---: |" * len(columns))
-    for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(format_value(c, row.get(c)) for c in columns) + " |")
-    return "\n".join(lines)
 
 
 def save_results(

@@ -11,7 +11,7 @@ kernel starts.
 Nothing a run cannot finish is published. A notebook renders into a staging folder beside
 ``DIR/<stem>/`` (:mod:`dmlkit.files`); only when it succeeds does that folder replace
 ``DIR/<stem>/`` in one rename, and only then are its entries in ``DIR/runs.json`` (wall times) and
-``DIR/results.md`` (:mod:`dmlkit.report`) rewritten, each atomically. A notebook that fails, runs
+``DIR/results.md`` (:mod:`dmlkit.reporting`) rewritten, each atomically. A notebook that fails, runs
 past ``--timeout`` or is interrupted (Ctrl-C, SIGTERM) leaves the previous figures, results and
 run record exactly as they were; the summary says what happened and where the executed notebook
 (``build/notebooks/``, git-ignored) shows it. The exit code is 0 when every notebook succeeded, 1
@@ -360,7 +360,7 @@ def _usage_error(problem: object) -> int:
 
 def _record_run(out_dir: Path, run: NotebookRun, budget: str) -> None:
     """Update ``runs.json`` and ``results.md`` for one successful run, each file atomically."""
-    from dmlkit.report import write_results_markdown
+    from dmlkit.reporting.results import write_results_markdown
 
     log = out_dir / "runs.json"
     existing = {}

@@ -8,8 +8,8 @@ sampler, one optimiser and number of steps, several seeds, and the mean ± stand
 each metric. :data:`METHODS` holds the recipe of each method (its loss with the paper's
 hyper-parameters, the head and the retrieval distance it needs); :func:`train` runs one recipe
 with :func:`dmlkit.experiment.run_method` and adds the per-class worst-case Recall@1 (the
-fairness view of Dullerud et al., ICLR 2022); :func:`summarise_seeds` and
-:func:`leaderboard_table` aggregate the runs over seeds.
+fairness view of Dullerud et al., ICLR 2022); :func:`summarise_seeds` aggregates the runs over seeds
+(:func:`dmlkit.reporting.leaderboard_table` prints them).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ __all__ = [
     "train",
     "worst_class_metrics",
     "summarise_seeds",
-    "leaderboard_table",
 ]
 
 #: The families of methods, in the order the kit teaches them.
@@ -272,29 +271,3 @@ def summarise_seeds(rows: Iterable[dict[str, Any]], keys: Sequence[str] | None =
             entry[key + "_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
         summary[name] = entry
     return summary
-
-
-def leaderboard_table(
-    summary: dict[str, dict[str, float]],
-    columns: Sequence[str] = ("map@r", "recall@1", "worst_class_recall@1", "rho", "gap_map@r"),
-    families: dict[str, str] | None = None,
-    sort_by: str | None = "map@r",
-) -> str:
-    """A Markdown leaderboard from :func:`summarise_seeds`: ``mean ± std`` per cell, accuracies in
-    %, best first by ``sort_by`` (``None`` keeps the order); ``families`` adds a family column."""
-    from dmlkit.experiment import column_header, format_value
-
-    names = list(summary)
-    if sort_by is not None:
-        names.sort(key=lambda n: -summary[n].get(sort_by, -math.inf))
-    head = ["rank", "method"] + (["family"] if families else []) + [column_header(c) for c in columns] + ["seeds"]
-    lines = [
-        "| " + " | ".join(head) + " |",
-        "| ---: | --- |" + (" --- |" if families else "") + " ---: |" * (len(columns) + 1),
-    ]
-    for rank, name in enumerate(names, 1):
-        entry = summary[name]
-        cells = [format_value(c, entry.get(c), entry.get(c + "_std")) for c in columns]
-        family = [families.get(name, "")] if families else []
-        lines.append("| " + " | ".join([str(rank), name] + family + cells + [f"{entry['seeds']:.0f}"]) + " |")
-    return "\n".join(lines)

@@ -201,5 +201,13 @@ def test_finite_gradients_on_degenerate_but_valid_inputs(normalize: bool) -> Non
 
 
 def test_get_distance() -> None:
+    """One meaning per name: "euclidean" is on the vectors as given, as in the retrieval metrics."""
+    x = torch.randn(6, 4, dtype=torch.float64) * 3
+    torch.testing.assert_close(get_distance("euclidean")(x), torch.cdist(x, x))
+    torch.testing.assert_close(get_distance("squared_euclidean")(x), torch.cdist(x, x) ** 2)
+    unit = torch.nn.functional.normalize(x, dim=1)
+    torch.testing.assert_close(get_distance("cosine")(x), unit @ unit.T)
+    with pytest.raises(ValueError, match="choose one of"):
+        get_distance("manhattan")
     assert isinstance(get_distance("snr"), SNRDistance)
     assert "snr" in repr(get_distance("snr")).lower()

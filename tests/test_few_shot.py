@@ -20,13 +20,13 @@ from dmlkit.few_shot import (
     distance_statistics,
     evaluate_embeddings,
     evaluate_episodes,
-    format_accuracy_table,
     make_classifier,
     paired_difference,
     sample_episodes,
     split_support_query,
 )
 from dmlkit.geometry import HyperbolicProjection, dist, einstein_midpoint
+from dmlkit.reporting import format_accuracy_table
 from dmlkit.train import fit
 
 D64 = torch.float64

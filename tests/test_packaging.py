@@ -62,12 +62,12 @@ def test_notebook_parameters_cell(path):
 
 
 def test_readme_results_block_matches_the_committed_figures():
-    from dmlkit.report import README_END, README_START, readme_results_block
+    from dmlkit.reporting.results import README_END, README_START, readme_results_block
 
     readme = (ROOT / "README.md").read_text()
     start, end = readme.index(README_START), readme.index(README_END) + len(README_END)
     assert readme[start:end] == readme_results_block(ROOT / "figures"), (
-        "README's results block is stale: run python -m dmlkit.report figures --readme README.md"
+        "README's results block is stale: run python -m dmlkit.reporting figures --readme README.md"
     )
 
 

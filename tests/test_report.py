@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dmlkit.report import collect_results, results_markdown, write_results_markdown
+from dmlkit.reporting.results import collect_results, results_markdown, write_results_markdown
 from dmlkit.zoo import summarise_seeds
 
 

@@ -14,6 +14,7 @@ from dmlkit.evaluate import worst_class_gap
 from dmlkit.experiment import Budget
 from dmlkit.geometry import HyperbolicProjection
 from dmlkit.geometry.retrieval import hyperbolic_per_class_recall_at_1
+from dmlkit.reporting import leaderboard_table
 
 
 @pytest.mark.parametrize("method", zoo.METHODS, ids=[m.name for m in zoo.METHODS])
@@ -83,13 +84,13 @@ def test_summarise_seeds_and_leaderboard_table():
     assert summary["A"]["map@r"] == pytest.approx(0.6)
     assert summary["A"]["map@r_std"] == pytest.approx(np.std([0.5, 0.6, 0.7], ddof=1))
     assert summary["B"]["seeds"] == 3
-    table = zoo.leaderboard_table(summary, columns=("map@r", "recall@1"), families={"A": "x", "B": "y"})
+    table = leaderboard_table(summary, columns=("map@r", "recall@1"), families={"A": "x", "B": "y"})
     lines = table.splitlines()
     assert lines[2] == "| 1 | B | y | 80.0 ± 10.0 | 80.0 ± 0.0 | 3 |"
     assert lines[3].startswith("| 2 | A | x | 60.0 ± 10.0 |")
     single = zoo.summarise_seeds([{"method": "C", "map@r": 0.5}])
     assert math.isnan(single["C"]["map@r_std"])
-    assert "50.0 |" in zoo.leaderboard_table(single, columns=("map@r",))
+    assert "50.0 |" in leaderboard_table(single, columns=("map@r",))
     with pytest.raises(ValueError, match="needs a 'method' entry"):
         zoo.summarise_seeds([{"map@r": 0.5}])
     with pytest.raises(ValueError, match="no rows"):

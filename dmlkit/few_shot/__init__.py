@@ -57,7 +57,6 @@ from dmlkit.few_shot.protocol import (
     confidence_interval,
     evaluate_embeddings,
     evaluate_episodes,
-    format_accuracy_table,
     paired_difference,
 )
 from dmlkit.few_shot.semi_supervised import SemiSupervisedPrototypes

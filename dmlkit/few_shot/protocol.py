@@ -21,7 +21,6 @@ __all__ = [
     "evaluate_embeddings",
     "evaluate_episodes",
     "paired_difference",
-    "format_accuracy_table",
 ]
 
 
@@ -149,29 +148,3 @@ def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, floa
             f"{ {k: a.get(k) for k in keys} } and { {k: b.get(k) for k in keys} }"
         )
     return confidence_interval(np.asarray(a["accuracies"]) - np.asarray(b["accuracies"]))
-
-
-def format_accuracy_table(rows: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table: ``rows[name][column]`` is a result of :func:`evaluate_embeddings`
-    (shown as ``accuracy ± ci95`` in %), a number (shown with three decimals), a string (shown
-    as it is) or ``None`` (–)."""
-    if not rows:
-        raise ValueError("format_accuracy_table needs at least one row")
-    columns: list[str] = []
-    for row in rows.values():
-        columns += [c for c in row if c not in columns]
-    lines = ["| method | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
-    for name, row in rows.items():
-        cells = []
-        for column in columns:
-            value = row.get(column)
-            if value is None:
-                cells.append("–")
-            elif isinstance(value, dict):
-                cells.append(f"{100 * value['accuracy']:.1f} ± {100 * value['ci95']:.1f}")
-            elif isinstance(value, str):
-                cells.append(value)
-            else:
-                cells.append(f"{float(value):.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
