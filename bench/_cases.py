@@ -11,11 +11,20 @@ import sys
 from collections.abc import Callable, Sequence
 
 import torch
-from _timing import format_ratio_table, interleaved_medians
 
-__all__ = ["Case", "backward_step", "labelled_batch", "run_cases"]
+from dmlkit.profiling import interleaved_medians
+
+__all__ = ["Case", "backward_step", "format_ratio_table", "labelled_batch", "run_cases"]
 
 Case = tuple[str, Callable[[], None], Callable[[], None]]
+
+
+def format_ratio_table(rows: list[tuple[str, float, float]]) -> str:
+    """A Markdown table of ``(name, ours_seconds, reference_seconds)`` with the ratio ours/ref."""
+    lines = ["| case | dmlkit (ms) | reference (ms) | ratio |", "| --- | ---: | ---: | ---: |"]
+    for name, ours, ref in rows:
+        lines.append(f"| {name} | {ours * 1e3:.3f} | {ref * 1e3:.3f} | {ours / ref:.2f} |")
+    return "\n".join(lines)
 
 
 def labelled_batch(
@@ -54,7 +63,7 @@ def run_cases(
     slow: Sequence[str] = (),
 ) -> None:
     """The command line of a family's benchmark: time every case of ``cases(device)`` (ours and the
-    reference alternately, see :func:`_timing.interleaved_medians`) and print ``title`` (what is
+    reference alternately, see :func:`dmlkit.profiling.interleaved_medians`) and print ``title`` (what is
     timed), the threads, repeats and device, then the Markdown table. ``--only`` keeps the cases whose name contains a string, ``--threads``
     sets torch's CPU threads, ``--device`` the device (default: CUDA when present), ``--skip-slow`` leaves out the cases named in ``slow``."""
     parser = argparse.ArgumentParser(description=description)

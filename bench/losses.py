@@ -16,7 +16,9 @@ import importlib
 import sys
 
 import torch
-from _timing import format_ratio_table, interleaved_medians
+from _cases import format_ratio_table
+
+from dmlkit.profiling import interleaved_medians
 
 FAMILIES = ("pair_based", "proxy_based", "ap_ranking", "snr")
 SLOW_CASES = ("lifted_structure",)

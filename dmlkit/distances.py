@@ -26,6 +26,7 @@ __all__ = [
     "DotProductSimilarity",
     "CosineSimilarity",
     "SNRDistance",
+    "PrecomputedSimilarity",
     "get_distance",
 ]
 
@@ -200,6 +201,23 @@ class SNRDistance(Distance):
 
     def extra_repr(self) -> str:
         return f"normalize_embeddings={self.normalize_embeddings}, eps={self.eps}"
+
+
+class PrecomputedSimilarity(Distance):
+    """A "distance" whose input already is the ``(M, N)`` similarity matrix (row i: anchor i).
+
+    Lets a loss be evaluated on similarities chosen by hand, so that its gradient with respect to
+    one similarity — the pair's weight in the general pair weighting of Wang et al. (CVPR 2019,
+    Sec. 3) — can be read off with autograd (:func:`dmlkit.losses.pair_based.pair_weight`).
+    """
+
+    is_similarity = True
+
+    def __init__(self) -> None:
+        super().__init__(normalize_embeddings=False)
+
+    def _matrix(self, query: Tensor, reference: Tensor) -> Tensor:
+        return query
 
 
 def snr_distance(

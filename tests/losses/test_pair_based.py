@@ -19,7 +19,7 @@ from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 
 from dmlkit import miners
-from dmlkit.distances import CosineSimilarity, EuclideanDistance
+from dmlkit.distances import CosineSimilarity, EuclideanDistance, PrecomputedSimilarity
 from dmlkit.losses.pair_based import (
     CircleLoss,
     ContrastiveLoss,
@@ -31,6 +31,7 @@ from dmlkit.losses.pair_based import (
     RankedListLoss,
     TripletMarginLoss,
     masked_logsumexp,
+    pair_weight,
 )
 from tests._references import ATOL, LABELS, assert_same, make_batch
 
@@ -637,3 +638,18 @@ def test_reference_set_arguments() -> None:
         value = ours(embeddings, labels, ref, ref_labels)
         expected = reference(embeddings, labels, ref_emb=ref, ref_labels=ref_labels)
         assert math.isclose(value.item(), expected.item(), abs_tol=ATOL)
+
+
+def test_pair_weight_is_the_papers_multi_similarity_weight():
+    """Wang et al., Eq. 12: the weight of a negative pair at similarity s among three others at 0.45."""
+    ms = MultiSimilarityLoss(distance=PrecomputedSimilarity())
+    s, others = 0.6, 0.45
+    expected = math.exp(ms.beta * (s - ms.base)) / (
+        1 + math.exp(ms.beta * (s - ms.base)) + 3 * math.exp(ms.beta * (others - ms.base))
+    )
+    weight = pair_weight(ms, [1.0, s, 0.8, others, others, others], torch.tensor([0, 1, 0, 1, 1, 1]), 1)
+    assert weight == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="PrecomputedSimilarity"):
+        pair_weight(MultiSimilarityLoss(), [1.0, 0.5], torch.tensor([0, 1]), 1)
+    with pytest.raises(ValueError, match="one similarity per label"):
+        pair_weight(ms, [1.0, 0.5, 0.2], torch.tensor([0, 1]), 1)

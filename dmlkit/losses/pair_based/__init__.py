@@ -35,6 +35,8 @@ Implementation notes, shared by all losses:
 - ``forward(embeddings, labels, ref_emb=None, ref_labels=None)``: with ``ref_emb`` the rows are the
   batch and the columns the reference set (PML's convention); :class:`CrossBatchMemory` uses this
   through :meth:`PairBasedLoss.compute_loss`.
+
+:func:`pair_weight` reads the weight a loss gives one pair (Wang et al.'s general pair weighting).
 """
 
 from dmlkit.distances import DotProductSimilarity
@@ -48,6 +50,7 @@ from dmlkit.losses.pair_based import (
     n_pairs,
     ranked_list,
     triplet,
+    weights,
 )
 from dmlkit.losses.pair_based.base import PairBasedLoss, masked_logsumexp
 from dmlkit.losses.pair_based.circle import CircleLoss
@@ -58,6 +61,7 @@ from dmlkit.losses.pair_based.multi_similarity import MultiSimilarityLoss
 from dmlkit.losses.pair_based.n_pairs import NPairsLoss
 from dmlkit.losses.pair_based.ranked_list import RankedListLoss
 from dmlkit.losses.pair_based.triplet import TripletMarginLoss
+from dmlkit.losses.pair_based.weights import pair_weight
 
 __all__ = [
     *base.__all__,
@@ -69,5 +73,6 @@ __all__ = [
     *n_pairs.__all__,
     *ranked_list.__all__,
     *triplet.__all__,
+    *weights.__all__,
     "DotProductSimilarity",
 ]
