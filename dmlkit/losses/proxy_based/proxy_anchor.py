@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,9 @@ from torch import Tensor, nn
 
 from dmlkit.checks import check_non_negative, check_positive
 from dmlkit.losses.proxy_based.base import NegativeSamplingOptions, _ProxyLoss
+
+if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack
+    from typing_extensions import Unpack
 
 __all__ = ["ProxyAnchorLoss"]
 
