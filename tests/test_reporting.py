@@ -77,3 +77,9 @@ def test_results_table_and_format_value():
     assert format_value("train_s", math.nan) == "–"
     table = results_table({"A": {"map@r": 0.5, "rho": 0.2}}, columns=("map@r", "rho"))
     assert table.splitlines() == ["| method | MAP@R | ρ |", "| --- | ---: | ---: |", "| A | 50.0 | 0.200 |"]
+
+
+def test_correlation_rows_with_other_targets():
+    runs = [{"rho": r, "recall@1": m} for r, m in [(0.1, 0.5), (0.3, 0.4), (0.2, 0.6), (0.5, 0.3)]]
+    rows = correlation_rows(runs, "all", num_resamples=100, targets={"recall@1": "ρ vs R@1"})
+    assert list(rows) == ["all: ρ vs R@1"] and rows["all: ρ vs R@1"]["spearman"] == pytest.approx(-0.8)

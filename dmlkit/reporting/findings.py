@@ -19,11 +19,16 @@ RHO_TARGETS = {"map@r": "ρ vs held-out MAP@R", "gap_map@r": "ρ vs train − he
 
 
 def correlation_rows(
-    runs: Sequence[Mapping[str, Any]], label: str, num_resamples: int, seed: int = 0
+    runs: Sequence[Mapping[str, Any]],
+    label: str,
+    num_resamples: int,
+    seed: int = 0,
+    targets: Mapping[str, str] = RHO_TARGETS,
 ) -> dict[str, dict[str, float]]:
-    """Spearman correlations of ρ with each of :data:`RHO_TARGETS` over ``runs`` (dicts with
-    ``"rho"``, ``"map@r"`` and ``"gap_map@r"``), keyed ``"<label>: <pair>"`` for
-    :func:`dmlkit.reporting.correlation_table`; empty with fewer than 3 runs (no ordering to test)."""
+    """Spearman correlations of ρ with each metric of ``targets`` (``{key: pair name}``, default
+    :data:`RHO_TARGETS`) over ``runs`` (dicts with ``"rho"`` and those keys), keyed
+    ``"<label>: <pair>"`` for :func:`dmlkit.reporting.correlation_table`; empty with fewer than 3
+    runs (no ordering to test)."""
     from dmlkit.analysis import bootstrap_rank_correlation  # torch only when correlating
 
     if len(runs) < 3:
@@ -33,7 +38,7 @@ def correlation_rows(
         f"{label}: {name}": bootstrap_rank_correlation(
             rho, [r[target] for r in runs], num_resamples=num_resamples, seed=seed
         )
-        for target, name in RHO_TARGETS.items()
+        for target, name in targets.items()
     }
 
 
