@@ -50,6 +50,7 @@ from torch import Tensor
 
 from dmlkit.checks import check_chunk_size, check_curvature, check_embeddings, check_embeddings_and_labels, check_ks
 from dmlkit.geometry.poincare import dist
+from dmlkit.neighbors import check_neighbour_count, knn_by_key, row_chunks
 from dmlkit.ranking import MetricAccumulator, retrieval_queries
 
 __all__ = [
@@ -143,8 +144,8 @@ def distance_retrieval_metrics(
     rows = _rows_per_chunk(num_items, x.element_size(), chunk_size)
 
     accumulator = MetricAccumulator(ks, max_r)
-    for start in range(0, queries.numel(), rows):
-        query_index = queries[start : start + rows]
+    for part in row_chunks(queries.numel(), rows):
+        query_index = queries[part]
         d = _block_distances(distance_fn, x[query_index], x).clone()
         d[torch.arange(query_index.numel(), device=x.device), query_index] = float("inf")
         _, neighbours = torch.topk(d, depth, dim=1, largest=False, sorted=True)
@@ -216,7 +217,8 @@ def hyperbolic_knn(
     ``include_self`` each row is its own first neighbour at distance 0 (the form UMAP's
     ``precomputed_knn`` expects), otherwise it is excluded by index. The neighbours are ranked by
     :func:`hyperbolic_ranking_key` (the order of :math:`d_c`) and only the ``k`` distances kept
-    are evaluated, with :func:`dmlkit.geometry.dist`. Distances are returned in float32
+    are evaluated, with :func:`dmlkit.geometry.dist` (the chunked engine
+    :func:`dmlkit.neighbors.knn_by_key`). Distances are returned in float32
     (``dtype`` is the precision they are computed in).
     """
     c = check_curvature(c)
@@ -226,23 +228,20 @@ def hyperbolic_knn(
     n = embeddings.shape[0]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be an integer, got {k!r}")
-    if not 1 <= k <= (n if include_self else n - 1):
-        raise ValueError(f"k={k} neighbours impossible among {n} rows (include_self={include_self})")
+    check_neighbour_count(k, n, include_self)
     x = embeddings.detach().to(dtype)
+
+    def ranking_key(block: Tensor, rows: Tensor) -> Tensor:
+        """:func:`hyperbolic_ranking_key` of the block rows against every row (the order of ``d_c``)."""
+        return hyperbolic_ranking_key(block, x, c=c)
+
+    def distances(block: Tensor, indices: Tensor) -> Tensor:
+        """``d_c`` from each block row to its ``k`` kept neighbours only, with :func:`dmlkit.geometry.dist`."""
+        return dist(block.unsqueeze(1), x[indices], c=c)
+
     rows = _rows_per_chunk(n, x.element_size(), chunk_size)
-    all_indices, all_distances = [], []
-    for start in range(0, n, rows):
-        block = x[start : start + rows]
-        index = torch.arange(start, start + block.shape[0], device=x.device)
-        key = hyperbolic_ranking_key(block, x, c=c)
-        key[torch.arange(block.shape[0], device=x.device), index] = -math.inf if include_self else math.inf
-        idx = torch.sort(key, dim=1, stable=True).indices[:, :k]
-        distances = dist(block.unsqueeze(1), x[idx], c=c)  # (rows, k), only for the k kept
-        if include_self:
-            distances[:, 0] = 0.0
-        all_indices.append(idx)
-        all_distances.append(distances)
-    return torch.cat(all_indices), torch.cat(all_distances).clamp_min(0.0).float()
+    indices, d = knn_by_key(x, k, ranking_key, include_self=include_self, chunk_size=rows, distances=distances)
+    return indices, d.float()
 
 
 def with_hyperbolic_metrics(result: Any, c: float, ks: Sequence[int] = (1, 2, 4, 8)) -> Any:
