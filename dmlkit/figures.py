@@ -311,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dmlkit figures: {len(notebooks)} notebook(s), {budget} budget, figures -> {out_dir}", flush=True)
     runs: list[NotebookRun] = []
     interrupted = None
-    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    # SIGTERM and SIGINT both stop the run cleanly. SIGINT is set explicitly: a process started in
+    # the background of a non-interactive shell inherits it ignored, and Python then installs no
+    # KeyboardInterrupt for it.
+    previous = {sig: signal.signal(sig, raise_keyboard_interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for path in notebooks:
             started = time.perf_counter()
@@ -332,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
             if run.ok:  # only a good run touches the record and the results table
                 _record_run(out_dir, run, budget)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     failed = [r for r in runs if not r.ok]
     total = sum(r.seconds for r in runs)
     print(
