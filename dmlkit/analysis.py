@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dmlkit.checks import check_embeddings, check_embeddings_and_labels
+from dmlkit.checks import check_embeddings, check_embeddings_and_labels, check_int
 
 __all__ = [
     "singular_value_spectrum",
@@ -37,28 +37,35 @@ def singular_value_spectrum(embeddings: Tensor) -> Tensor:
     return torch.linalg.svdvals(normalised)
 
 
-def spectral_decay(embeddings: Tensor, drop: int = 1) -> float:
+def spectral_decay(embeddings: Tensor, mode: int = 1) -> float:
     """Spectral decay ρ of Roth et al. (ICML 2020, Sec. 5, "ρ(Φ)"): larger = more compressed.
 
-    The rows are L2-normalised (not centred); of the exact singular values ``s_1 >= s_2 >= ...``
-    the ``drop`` largest are removed (``drop=1``: the paper's choice, as the first direction of
-    non-centred unit vectors mostly carries their mean), the rest normalised to sum to one (``s̄``) and compared with the
-    uniform distribution ``u``: ``ρ = KL(u ‖ s̄) = Σ_i u_i log(u_i / s̄_i)``. A space spreading its
-    variance evenly over all directions has ρ = 0.
+    As the authors compute it (``rho_spectrum@mode`` in their repository,
+    Revisiting_Deep_Metric_Learning_PyTorch, ``metrics/rho_spectrum.py``): the rows are
+    L2-normalised (not centred); the leading ``D - 1`` singular values ``s_1 >= s_2 >= ...`` are
+    kept (scikit-learn's ``TruncatedSVD(n_components=D-1)``: the smallest one is left out); of
+    those, ``mode=k`` leaves out the ``k - 1`` largest (``s = s[k-1:]``); the rest is normalised to
+    sum to one (``s̄``) and compared with the uniform distribution ``u``:
+    ``ρ = KL(u ‖ s̄) = Σ_i u_i log(u_i / s̄_i)``. A space spreading its variance evenly over all
+    directions has ρ = 0.
+
+    ``mode=1`` (ρ@1, the default) is the metric of the ICML paper. ``mode=2`` (ρ@2) also leaves
+    out the largest value, which for uncentred unit vectors mostly carries their mean direction:
+    the authors call it a more robust estimate. The two can differ by orders of magnitude (a
+    Gaussian shifted by 1 in every coordinate: ρ@1 ≈ 0.07, ρ@2 ≈ 0.001), so always say which.
 
     Args:
         embeddings: ``(N, D)`` embeddings (of training classes, in the paper).
-        drop: number of leading singular values left out.
+        mode: ``k`` of ρ@k, an integer >= 1.
     """
-    if drop < 0:
-        raise ValueError(f"drop must be non-negative, got {drop}")
-    values = singular_value_spectrum(embeddings)
-    if values.numel() - drop < 2:
+    mode = check_int("mode", mode, 1)
+    values = singular_value_spectrum(embeddings)[: embeddings.shape[1] - 1]
+    if values.numel() - (mode - 1) < 2:
         raise ValueError(
-            f"spectral decay needs at least 2 singular values after dropping {drop}; the embeddings "
-            f"have shape {tuple(embeddings.shape)}"
+            f"spectral decay ρ@{mode} needs at least 2 singular values after leaving out the {mode - 1} "
+            f"largest; the embeddings have shape {tuple(embeddings.shape)}"
         )
-    rest = values[drop:].clamp_min(torch.finfo(torch.float64).tiny)
+    rest = values[mode - 1 :].clamp_min(torch.finfo(torch.float64).tiny)
     rest = rest / rest.sum()
     uniform = torch.full_like(rest, 1.0 / rest.numel())
     return float((uniform * (uniform.log() - rest.log())).sum())

@@ -48,8 +48,10 @@ class Budget:
 
     ``loss_lr`` is the learning rate of loss parameters (proxies); ``None`` means ``lr``.
     ``eval_every`` adds periodic held-out evaluations to the history (0: only at the end).
-    ``p_switch`` > 0 trains with Roth et al.'s ρ-regularisation
-    (:func:`dmlkit.losses.rho_regularization.rho_regularize`; pair-based losses only).
+    ``p_switch``: Roth et al.'s ρ-regularisation, the switch probability a recipe's loss is
+    built with (:func:`dmlkit.zoo.train`; the distance-weighted losses of
+    :mod:`dmlkit.losses.pair_based.distance_weighted` take it); a loss given to
+    :func:`run_method` must carry it already.
     """
 
     steps: int = 1000
@@ -183,10 +185,12 @@ def run_method(
     """
     from dmlkit.utils import seed_everything
 
-    if budget.p_switch > 0:
-        from dmlkit.losses.rho_regularization import rho_regularize
-
-        rho_regularize(loss, budget.p_switch)
+    if budget.p_switch > 0 and getattr(loss, "p_switch", None) != budget.p_switch:
+        raise ValueError(
+            f"Budget.p_switch={budget.p_switch} but the loss {type(loss).__name__} was not built with it: "
+            "ρ-regularisation is a constructor option of the distance-weighted losses "
+            "(MarginLoss(..., p_switch=...), DistanceWeightedTripletLoss(p_switch=...)); see dmlkit.zoo.train"
+        )
     seed_everything(seed)
     if model is None:
         model = model_fn(budget.embedding_size) if model_fn else ConvNet(budget.embedding_size)

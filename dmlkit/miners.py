@@ -25,13 +25,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from dmlkit.checks import check_embeddings_and_labels, check_non_negative, check_probability
+from dmlkit.checks import check_embeddings_and_labels, check_non_negative
 from dmlkit.distances import CosineSimilarity, Distance, DistanceModule
 
 __all__ = [
     "pair_masks",
     "masks_to_pairs",
-    "switch_negatives",
     "triplet_mask",
     "batch_hard_triplets",
     "multi_similarity_masks",
@@ -68,48 +67,6 @@ def masks_to_pairs(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor, Tensor, Te
     a1, p = torch.nonzero(pos, as_tuple=True)
     a2, n = torch.nonzero(neg, as_tuple=True)
     return a1, p, a2, n
-
-
-def switch_negatives(
-    pos: Tensor, neg: Tensor, p_switch: float, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor]:
-    """ρ-regularisation's switch (Roth et al., ICML 2020, "Revisiting Training Strategies and
-    Generalization Performance in Deep Metric Learning", Sec. 5): with probability ``p_switch``
-    an anchor gets one of its positives as a negative.
-
-    Each row (anchor) with at least one positive is drawn independently: with probability
-    ``p_switch`` one of its positives, chosen uniformly, leaves ``pos`` and joins ``neg``, so the
-    loss pushes a same-class sample away from the anchor. This keeps some intra-class variance in
-    the embedding (less compression, a lower ρ), which Roth et al. find helps generalisation to
-    unseen classes. Their miner replaces the one sampled negative of a triplet; with the masks of
-    :mod:`dmlkit.losses.pair_based` the switched pair joins the anchor's negatives and every
-    pair-based loss (contrastive, triplet, multi-similarity, ...) treats it as one.
-
-    Args:
-        pos, neg: ``(M, N)`` boolean masks (:func:`pair_masks`); not modified.
-        p_switch: probability per anchor, in ``[0, 1]``.
-        generator: random source (default: torch's global generator, seeded by
-            :func:`dmlkit.seed_everything`).
-
-    Returns:
-        New ``(pos, neg)`` masks.
-    """
-    check_probability("p_switch", p_switch)
-    if pos.shape != neg.shape or pos.dtype != torch.bool or neg.dtype != torch.bool:
-        raise ValueError(
-            f"pos and neg must be boolean masks of one shape, got {tuple(pos.shape)} "
-            f"{pos.dtype} and {tuple(neg.shape)} {neg.dtype}"
-        )
-    if p_switch == 0 or pos.numel() == 0:
-        return pos, neg
-    device = generator.device if generator is not None else pos.device
-    draw = torch.rand(pos.shape[0], generator=generator, device=device).to(pos.device)
-    scores = torch.rand(pos.shape, generator=generator, device=device).to(pos.device)
-    switched_rows = (draw < p_switch) & pos.any(dim=1)
-    # A uniformly chosen positive per row: the positive with the largest random score.
-    chosen = torch.where(pos, scores, -1.0).argmax(dim=1, keepdim=True)
-    moved = torch.zeros_like(pos).scatter_(1, chosen, switched_rows.unsqueeze(1))
-    return pos & ~moved, neg | moved
 
 
 def _closer_is_smaller(matrix: Tensor, distance: Distance) -> Tensor:

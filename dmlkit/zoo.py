@@ -47,13 +47,16 @@ class Method:
         name: label in tables and figures.
         family: its family of methods (one of :data:`FAMILIES`).
         make_loss: ``(num_classes, embedding_size) -> loss module`` with the paper's
-            hyper-parameters (the class count and size matter only to proxy losses).
+            hyper-parameters (the class count and size matter only to proxy losses); for a
+            ρ-regularisable recipe also a keyword ``p_switch``.
         distance: the retrieval distance of :func:`dmlkit.evaluate.retrieval_metrics`.
         curvature: for a Poincaré-ball model, its ``c``: the ConvNet gets a
             :class:`~dmlkit.geometry.HyperbolicProjection` head (clipping radius ``clip_r``) and
             retrieval ranks by the Poincaré distance ``d_c``.
         clip_r: feature clipping radius of the hyperbolic head.
-        pair_based: whether ρ-regularisation applies (:mod:`dmlkit.losses.rho_regularization`).
+        rho_regularizable: whether the loss takes Roth et al.'s ρ-regularisation (``make_loss(...,
+            p_switch=...)``; the distance-weighted losses of
+            :mod:`dmlkit.losses.pair_based.distance_weighted`).
     """
 
     name: str
@@ -62,7 +65,7 @@ class Method:
     distance: str = "cosine"
     curvature: float | None = None
     clip_r: float | None = 2.3
-    pair_based: bool = False
+    rho_regularizable: bool = False
     note: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -75,8 +78,10 @@ def _methods() -> tuple[Method, ...]:
     from dmlkit.losses import (
         CircleLoss,
         ContrastiveLoss,
+        DistanceWeightedTripletLoss,
         FastAPLoss,
         LiftedStructureLoss,
+        MarginLoss,
         MultiSimilarityLoss,
         NormalizedSoftmaxLoss,
         NPairsLoss,
@@ -90,8 +95,8 @@ def _methods() -> tuple[Method, ...]:
         TripletMarginLoss,
     )
 
-    def pair(name: str, make_loss: Callable[[int, int], nn.Module], note: str, rho: bool = True) -> Method:
-        return Method(name, "pair-based", make_loss, pair_based=rho, note=note)
+    def pair(name: str, make_loss: Callable[..., nn.Module], note: str, rho: bool = False) -> Method:
+        return Method(name, "pair-based", make_loss, rho_regularizable=rho, note=note)
 
     def proxy(name: str, make_loss: Callable[[int, int], nn.Module], note: str) -> Method:
         return Method(name, "proxy-based", make_loss, note=note)
@@ -105,7 +110,7 @@ def _methods() -> tuple[Method, ...]:
             "triplet batch-hard", lambda c, d: TripletMarginLoss(0.2, "batch_hard"), "Hermans et al., 2017; margin 0.2"
         ),
         pair("lifted structure", lambda c, d: LiftedStructureLoss(), "Oh Song et al., CVPR 2016"),
-        pair("N-pairs", lambda c, d: NPairsLoss(), "Sohn, NeurIPS 2016", rho=False),
+        pair("N-pairs", lambda c, d: NPairsLoss(), "Sohn, NeurIPS 2016"),
         pair(
             "MS",
             lambda c, d: MultiSimilarityLoss(epsilon=0.1),
@@ -113,6 +118,18 @@ def _methods() -> tuple[Method, ...]:
         ),
         pair("ranked list", lambda c, d: RankedListLoss(), "Wang et al., CVPR 2019"),
         pair("circle", lambda c, d: CircleLoss(), "Sun et al., CVPR 2020; m 0.4, gamma 80"),
+        pair(
+            "margin (distance-weighted)",
+            lambda c, d, p_switch=0.0: MarginLoss(c, margin=0.2, beta=1.2, p_switch=p_switch),
+            "Wu et al., ICCV 2017; alpha 0.2, beta 1.2 learned per class; Roth et al.'s rho_distance sampler",
+            rho=True,
+        ),
+        pair(
+            "triplet (distance-weighted)",
+            lambda c, d, p_switch=0.0: DistanceWeightedTripletLoss(margin=0.2, p_switch=p_switch),
+            "Roth et al., ICML 2020: triplet loss, margin 0.2, on the rho_distance sampler",
+            rho=True,
+        ),
         proxy(
             "ProxyNCA",
             lambda c, d: ProxyNCALoss(c, d, exclude_positive_from_denominator=True),
@@ -132,7 +149,6 @@ def _methods() -> tuple[Method, ...]:
             "contrastive · SNR",
             "SNR distance",
             lambda c, d: SignalToNoiseRatioContrastiveLoss(0.0, 1.0),
-            pair_based=True,
             note="Yuan et al., CVPR 2019; margins 0 and 1",
         ),
         Method(
@@ -201,8 +217,8 @@ def train(
     The loss is built after :func:`dmlkit.seed_everything` (``seed``), so its parameters (proxies)
     start from the same stream in every run of that seed. ``model_fn(embedding_size)`` builds the
     backbone (default: :func:`dmlkit.models.default_model` for ``train_data``); a hyperbolic method
-    gets the ball head on top of it. ``budget.p_switch`` > 0 raises for a method that is not
-    pair-based.
+    gets the ball head on top of it. ``budget.p_switch`` > 0 builds the loss with that switch
+    probability (ρ-regularisation) and raises for a recipe that does not take one.
     """
     from dmlkit.geometry import HyperbolicProjection
     from dmlkit.geometry.retrieval import with_hyperbolic_metrics
@@ -210,9 +226,10 @@ def train(
     from dmlkit.utils import seed_everything
 
     method = get_method(method) if isinstance(method, str) else method
-    if budget.p_switch > 0 and not method.pair_based:
+    if budget.p_switch > 0 and not method.rho_regularizable:
         raise ValueError(
-            f"p_switch={budget.p_switch}: ρ-regularisation needs a pair-based loss; {method.name!r} is {method.family}"
+            f"p_switch={budget.p_switch}: ρ-regularisation needs a distance-weighted recipe "
+            f"({', '.join(m.name for m in METHODS if m.rho_regularizable)}); {method.name!r} does not take one"
         )
     backbone = model_fn or (lambda size: default_model(train_data, size))
     if method.curvature is not None:
@@ -221,7 +238,8 @@ def train(
     else:
         build = backbone
     seed_everything(seed)
-    loss = method.make_loss(train_data.num_classes, budget.embedding_size)
+    options = {"p_switch": budget.p_switch} if budget.p_switch > 0 else {}
+    loss = method.make_loss(train_data.num_classes, budget.embedding_size, **options)
     result = run_method(
         method.name,
         loss,

@@ -2,23 +2,46 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import entropy
+from sklearn.decomposition import TruncatedSVD
 
 from dmlkit.analysis import embedding_density, generalisation_gap, spectral_decay
 
 
-def reference_rho(x: np.ndarray, drop: int = 1) -> float:
-    """Roth et al.'s ρ written plainly with NumPy/SciPy: KL(uniform || normalised spectrum)."""
+def authors_rho(x: np.ndarray, mode: int = 1) -> float:
+    """ρ as the authors' ``metrics/rho_spectrum.py`` computes it: scikit-learn's
+    TruncatedSVD(n_components=D-1) of the L2-normalised, uncentred embeddings (here with the exact
+    ARPACK solver), ``s = s[mode-1:]``, then KL(uniform || s / sum s)."""
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    s = np.linalg.svd(x, compute_uv=False)[drop:]
+    s = TruncatedSVD(n_components=x.shape[1] - 1, algorithm="arpack", tol=0).fit(x).singular_values_
+    s = s[mode - 1 :]
     s = s / s.sum()
     return float(entropy(np.full_like(s, 1 / len(s)), s))
 
 
-@pytest.mark.parametrize("shape", [(200, 16), (50, 64), (1000, 8)])
-def test_spectral_decay_matches_reference(shape):
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) + 0.3
-    assert spectral_decay(x) == pytest.approx(reference_rho(x.numpy().astype(np.float64)), rel=1e-9)
-    assert spectral_decay(x, drop=0) == pytest.approx(reference_rho(x.numpy().astype(np.float64), drop=0), rel=1e-9)
+@pytest.mark.parametrize("shape", [(200, 16), (300, 64), (1000, 8)])
+@pytest.mark.parametrize("mode", [1, 2])
+def test_spectral_decay_is_the_authors_rho(shape, mode):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.3
+    assert spectral_decay(x, mode=mode) == pytest.approx(authors_rho(x.numpy(), mode), rel=1e-8)
+
+
+def test_rho_at_1_keeps_the_largest_singular_value():
+    """A large first singular value (a shifted Gaussian): ρ@1 counts it, ρ@2 does not."""
+    x = torch.randn(6000, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 1.0
+    rho1, rho2 = spectral_decay(x), spectral_decay(x, mode=2)
+    assert rho1 == pytest.approx(authors_rho(x.numpy(), 1), rel=1e-8)
+    assert rho1 == pytest.approx(0.0736, abs=2e-3) and rho2 < 0.005
+    assert rho1 > 30 * rho2
+
+
+def test_rho_leaves_out_the_smallest_singular_value():
+    """Embeddings in a (D-1)-dimensional subspace: the near-zero last singular value is not counted
+    (TruncatedSVD keeps D-1), so ρ stays that of the D-1 directions used."""
+    g = torch.Generator().manual_seed(3)
+    flat = torch.randn(2000, 16, generator=g, dtype=torch.float64)
+    flat[:, -1] = 1e-9 * torch.randn(2000, generator=g, dtype=torch.float64)
+    assert spectral_decay(flat) == pytest.approx(authors_rho(flat.numpy(), 1), rel=1e-8)
+    assert spectral_decay(flat) < 0.05
 
 
 def test_spectral_decay_orders_compression():
@@ -35,7 +58,9 @@ def test_spectral_decay_orders_compression():
 
 def test_spectral_decay_errors():
     with pytest.raises(ValueError, match="at least 2 singular values"):
-        spectral_decay(torch.randn(10, 2), drop=1)
+        spectral_decay(torch.randn(10, 3), mode=2)
+    with pytest.raises(ValueError, match="mode must be an integer >= 1"):
+        spectral_decay(torch.randn(10, 3), mode=0)
     with pytest.raises(ValueError, match="NaN"):
         spectral_decay(torch.full((4, 4), float("nan")))
 

@@ -39,7 +39,7 @@ def test_names_are_unique_and_lookup_is_clear():
         zoo.get_method("MSS")
 
 
-def test_train_adds_worst_class_metrics_and_refuses_p_switch_for_non_pair_losses(small_glyphs):
+def test_train_adds_worst_class_metrics_and_refuses_p_switch_where_it_does_not_apply(small_glyphs):
     train, test = small_glyphs
     budget = Budget(steps=2, P=8, K=4)
     result = zoo.train("MS", train, test, budget, seed=1)
@@ -51,8 +51,17 @@ def test_train_adds_worst_class_metrics_and_refuses_p_switch_for_non_pair_losses
     assert hyperbolic.settings["distance"] == "poincare(c=0.1)"
     assert 0 <= hyperbolic.test_metrics["worst_class_recall@1"] <= hyperbolic.test_metrics["mean_class_recall@1"]
     assert hyperbolic.test_embeddings.norm(dim=1).max() < 1 / math.sqrt(0.1)
-    with pytest.raises(ValueError, match="needs a pair-based loss; 'FastAP' is AP ranking"):
+    with pytest.raises(ValueError, match="needs a distance-weighted recipe .*'FastAP' does not take one"):
         zoo.train("FastAP", train, test, budget.with_(p_switch=0.2))
+
+
+def test_train_builds_a_rho_regularised_loss(small_glyphs):
+    """Budget.p_switch reaches the loss's constructor (the sampler's switch), not a mutated attribute."""
+    train, test = small_glyphs
+    result = zoo.train("margin (distance-weighted)", train, test, Budget(steps=2, P=8, K=4, p_switch=0.3))
+    assert result.settings["p_switch"] == 0.3
+    method = zoo.get_method("triplet (distance-weighted)")
+    assert method.rho_regularizable and method.make_loss(5, 4, p_switch=0.25).p_switch == 0.25
 
 
 def test_hyperbolic_per_class_recall_equals_a_plain_loop():

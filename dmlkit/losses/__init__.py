@@ -13,8 +13,9 @@ Where pytorch-metric-learning has the same loss, the class and argument names ar
   the zero-mean regulariser.
 - :mod:`dmlkit.losses.hyperbolic` — pairwise cross-entropy in the Poincaré ball (and its
   spherical baseline), hyperbolic prototypes.
-- :mod:`dmlkit.losses.rho_regularization` — Roth et al.'s ρ-regularisation for the pair-based
-  losses (switch an anchor's negative for a positive with probability ``p_switch``).
+- Roth et al.'s ρ-regularisation is the ``p_switch`` of the distance-weighted losses
+  (:class:`MarginLoss`, :class:`DistanceWeightedTripletLoss`): with that probability an anchor's
+  sampled triplet becomes ``(a, a, p')``.
 """
 
 from dmlkit.losses.ap_ranking import FastAPLoss, SmoothAPLoss
@@ -24,7 +25,10 @@ from dmlkit.losses.pair_based import (
     CircleLoss,
     ContrastiveLoss,
     CrossBatchMemory,
+    DistanceWeightedMiner,
+    DistanceWeightedTripletLoss,
     LiftedStructureLoss,
+    MarginLoss,
     MultiSimilarityLoss,
     NPairsLoss,
     RankedListLoss,
@@ -37,7 +41,6 @@ from dmlkit.losses.proxy_based import (
     SoftTripleLoss,
     SparseCentersRegularizer,
 )
-from dmlkit.losses.rho_regularization import rho_regularize
 from dmlkit.losses.snr import (
     SignalToNoiseRatioContrastiveLoss,
     SignalToNoiseRatioTripletLoss,
@@ -54,6 +57,9 @@ __all__ = [
     "RankedListLoss",
     "CircleLoss",
     "CrossBatchMemory",
+    "DistanceWeightedMiner",
+    "DistanceWeightedTripletLoss",
+    "MarginLoss",
     "ProxyNCALoss",
     "ProxyAnchorLoss",
     "SoftTripleLoss",
@@ -66,5 +72,4 @@ __all__ = [
     "SmoothAPLoss",
     "PairwiseCrossEntropyLoss",
     "HyperbolicPrototypeLoss",
-    "rho_regularize",
 ]

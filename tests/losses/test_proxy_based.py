@@ -537,3 +537,29 @@ def test_random_sampled_proxy_anchor_is_unbiased(monkeypatch):
     assert len(set(round(v, 12) for v in values)) > 1  # the draws differ ...
     # ... but not on average
     assert statistics.fmean(values) == pytest.approx(full(embeddings, labels).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make, expected_norm",
+    [
+        (lambda: ProxyNCALoss(100, 64), 8.0),  # N(0, 1) in 64-d: about sqrt(64)
+        (lambda: NormalizedSoftmaxLoss(100, 64), 8.0),
+        (lambda: ProxyNCALoss.proxynca_plus_plus(100, 64), 1.0),  # N(0, 1) / 8
+    ],
+)
+def test_initial_proxy_norms_and_rescaling(make, expected_norm):
+    torch.manual_seed(0)
+    loss = make()
+    assert loss.proxy_norm() == pytest.approx(expected_norm, rel=0.05)
+    directions = F.normalize(loss.proxies.detach().clone(), dim=1)
+    assert loss.rescale_proxies_(1.0) is loss
+    torch.testing.assert_close(loss.proxies.detach().norm(dim=1), torch.ones(100))
+    torch.testing.assert_close(F.normalize(loss.proxies.detach(), dim=1), directions)
+    with pytest.raises(ValueError, match="norm must be a positive number"):
+        loss.rescale_proxies_(0.0)
+
+
+def test_softtriple_and_proxy_anchor_start_far_smaller_than_proxynca():
+    torch.manual_seed(0)
+    ratio = ProxyNCALoss(100, 64).proxy_norm() / SoftTripleLoss(100, 64).proxy_norm()
+    assert ratio > 30  # the unfair start the review found (~80x): one learning rate, different angular rates

@@ -15,6 +15,9 @@ The family, from the oldest to the newest:
   inside a ball of radius ``alpha - margin``, negatives outside ``alpha``.
 - :class:`CircleLoss` (Sun, Cheng, Zhang, Zhang, Zheng, Wang & Wei, CVPR 2020): self-paced weights
   on similarities with separate optima for positives and negatives.
+- :class:`MarginLoss` (Wu, Manmatha, Smola & Krähenbühl, ICCV 2017) and
+  :class:`DistanceWeightedTripletLoss` on distance-weighted triplets
+  (:class:`DistanceWeightedMiner`), with Roth et al.'s ρ-regularisation (``p_switch``).
 - :class:`CrossBatchMemory` (Wang, Zhang, Huang & Scott, CVPR 2020, "XBM"): any of the above
   (except N-pairs) against a queue of embeddings from past batches.
 
@@ -45,6 +48,7 @@ from dmlkit.losses.pair_based import (
     circle,
     contrastive,
     cross_batch_memory,
+    distance_weighted,
     lifted_structure,
     multi_similarity,
     n_pairs,
@@ -56,6 +60,12 @@ from dmlkit.losses.pair_based.base import PairBasedLoss, masked_logsumexp
 from dmlkit.losses.pair_based.circle import CircleLoss
 from dmlkit.losses.pair_based.contrastive import ContrastiveLoss
 from dmlkit.losses.pair_based.cross_batch_memory import CrossBatchMemory
+from dmlkit.losses.pair_based.distance_weighted import (
+    DistanceWeightedMiner,
+    DistanceWeightedTripletLoss,
+    MarginLoss,
+    inverse_sphere_weights,
+)
 from dmlkit.losses.pair_based.lifted_structure import LiftedStructureLoss
 from dmlkit.losses.pair_based.multi_similarity import MultiSimilarityLoss
 from dmlkit.losses.pair_based.n_pairs import NPairsLoss
@@ -68,6 +78,7 @@ __all__ = [
     *circle.__all__,
     *contrastive.__all__,
     *cross_batch_memory.__all__,
+    *distance_weighted.__all__,
     *lifted_structure.__all__,
     *multi_similarity.__all__,
     *n_pairs.__all__,

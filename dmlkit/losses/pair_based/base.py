@@ -10,7 +10,7 @@ from torch import Tensor
 
 from dmlkit.checks import check_embeddings_and_labels
 from dmlkit.distances import Distance, DistanceModule
-from dmlkit.miners import pair_masks, switch_negatives
+from dmlkit.miners import pair_masks
 
 __all__ = ["masked_logsumexp", "PairBasedLoss"]
 
@@ -66,17 +66,11 @@ class PairBasedLoss(DistanceModule):
     internal entry point that also takes a reference set and a ``self_mask`` (pairs that are one
     sample seen twice, as in a cross-batch memory), without re-validating its inputs.
 
-    ``p_switch`` (0 by default) is Roth et al.'s ρ-regularisation: in training mode each anchor,
-    with this probability, gets one of its positives as a negative
-    (:func:`~dmlkit.miners.switch_negatives`); set it with
-    :func:`dmlkit.losses.rho_regularization.rho_regularize`. In eval mode the loss is unchanged.
+    Roth et al.'s ρ-regularisation is not a switch of these masks: it replaces sampled triplets,
+    see :mod:`dmlkit.losses.pair_based.distance_weighted`.
     """
 
     supports_reference: ClassVar[bool] = True
-    #: whether the pair masks can be switched by ρ-regularisation (False where the loss builds
-    #: its own tuples instead of using the masks, as the N-pair loss does).
-    supports_rho_regularization: ClassVar[bool] = True
-    p_switch: float = 0.0
 
     def forward(
         self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor | None = None, ref_labels: Tensor | None = None
@@ -107,8 +101,6 @@ class PairBasedLoss(DistanceModule):
         they are the same sample twice. Inputs are assumed valid."""
         matrix = self.distance(embeddings, ref_emb)
         pos, neg = pair_masks(labels, ref_labels, self_mask)
-        if self.p_switch > 0 and self.training:
-            pos, neg = switch_negatives(pos, neg, self.p_switch)
         return self._loss(matrix, pos, neg, in_batch=ref_emb is None)
 
     def _loss(self, matrix: Tensor, pos: Tensor, neg: Tensor, in_batch: bool) -> Tensor:

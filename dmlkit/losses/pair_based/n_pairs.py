@@ -38,7 +38,6 @@ class NPairsLoss(PairBasedLoss):
     """
 
     supports_reference = False
-    supports_rho_regularization = False
 
     def __init__(self, distance: Distance | None = None, *, l2_reg_weight: float = 0.0) -> None:
         super().__init__(distance)

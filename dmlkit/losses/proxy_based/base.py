@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmlkit.checks import check_class_batch, check_int
+from dmlkit.checks import check_class_batch, check_int, check_positive
 
 __all__ = []
 
@@ -112,6 +112,23 @@ class _ProxyLoss(nn.Module):
         """Unit-norm proxies (all of them, or the given rows) in ``dtype``; differentiable."""
         proxies = self.proxies if rows is None else self.proxies[rows]
         return F.normalize(proxies.to(dtype), dim=1)
+
+    # -- initial scale ---------------------------------------------------------------------------
+
+    def proxy_norm(self) -> float:
+        """Mean Euclidean norm of the proxies. Every proxy loss compares directions only, but with
+        Adam each coordinate moves by about the learning rate per step, so the angle a proxy turns
+        per step scales like ``lr / norm``: proxies initialised at different norms train at
+        different effective rates under one learning rate."""
+        return float(self.proxies.detach().norm(dim=1).mean())
+
+    @torch.no_grad()
+    def rescale_proxies_(self, norm: float = 1.0) -> _ProxyLoss:
+        """Scale every proxy to Euclidean norm ``norm`` in place, keeping its direction (a fair
+        start for comparing proxy losses under one learning rate); returns the loss."""
+        norm = check_positive("norm", norm)
+        self.proxies.mul_(norm / self.proxies.norm(dim=1, keepdim=True).clamp_min(torch.finfo(self.proxies.dtype).tiny))
+        return self
 
     # -- negative sampling ---------------------------------------------------------------------
 
