@@ -51,20 +51,23 @@ def plot_training_curves(
 
 
 def plot_spectrum(
-    spectra: Mapping[str, Tensor | np.ndarray], drop: int = 1, save: str | os.PathLike | None = None
+    spectra: Mapping[str, Tensor | np.ndarray], mode: int = 1, save: str | os.PathLike | None = None
 ) -> Figure:
-    """Normalised singular values (after dropping the ``drop`` largest) per method, log scale.
+    """The normalised singular values that ρ@``mode`` compares with the uniform distribution
+    (:func:`dmlkit.analysis.spectral_decay`), per method, log scale.
 
-    ``spectra[name]`` comes from :func:`dmlkit.analysis.singular_value_spectrum`. A flat curve is
-    an uncompressed space (ρ near 0); a steep one a compressed space.
+    ``spectra[name]`` comes from :func:`dmlkit.analysis.singular_value_spectrum` (all ``D`` values):
+    the leading ``D - 1`` are kept, of those the ``mode - 1`` largest left out. A flat curve is an
+    uncompressed space (ρ near 0); a steep one a compressed space.
     """
     fig = Figure(figsize=(5.5, 3.8))
     ax = fig.add_subplot()
     for name, values in spectra.items():
-        values = _numpy(values)[drop:]
-        ax.plot(np.arange(drop + 1, drop + 1 + len(values)), values / values.sum(), label=name)
+        values = _numpy(values)
+        values = values[mode - 1 : max(len(values) - 1, mode)]
+        ax.plot(np.arange(mode, mode + len(values)), values / values.sum(), label=name)
     ax.set_yscale("log")
-    ax.set_xlabel("singular value index")
+    ax.set_xlabel(f"singular value index (the values of ρ@{mode})")
     ax.set_ylabel("normalised singular value")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -82,7 +85,7 @@ def plot_rho_vs_metric(
     for name, (rho, value) in points.items():
         ax.scatter(rho, value)
         ax.annotate(name, (rho, value), fontsize=8, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("spectral decay ρ (larger = more compressed)")
+    ax.set_xlabel("spectral decay ρ@1 (larger = more compressed)")
     ax.set_ylabel(metric_name)
     fig.tight_layout()
     return save_figure(fig, save)
