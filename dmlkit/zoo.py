@@ -74,6 +74,7 @@ class Method:
 
 
 def _methods() -> tuple[Method, ...]:
+    from dmlkit.distances import DotProductSimilarity
     from dmlkit.few_shot import EpisodicLoss
     from dmlkit.losses import (
         CircleLoss,
@@ -110,7 +111,11 @@ def _methods() -> tuple[Method, ...]:
             "triplet batch-hard", lambda c, d: TripletMarginLoss(0.2, "batch_hard"), "Hermans et al., 2017; margin 0.2"
         ),
         pair("lifted structure", lambda c, d: LiftedStructureLoss(), "Oh Song et al., CVPR 2016"),
-        pair("N-pairs", lambda c, d: NPairsLoss(), "Sohn, NeurIPS 2016"),
+        pair(
+            "N-pairs",
+            lambda c, d: NPairsLoss(DotProductSimilarity(normalize_embeddings=False), l2_reg_weight=0.001),
+            "Sohn, NeurIPS 2016: raw inner products, L2 penalty (TensorFlow's npairs_loss reg_lambda 0.002)",
+        ),
         pair(
             "MS",
             lambda c, d: MultiSimilarityLoss(epsilon=0.1),
