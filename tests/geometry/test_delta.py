@@ -80,14 +80,14 @@ def test_hand_checked_four_cycle():
     # (A ⊗ A)_{13} = max_z min(A_1z, A_z3) = min(A_12, A_23) = 1 while A_13 = 0, so δ = 1;
     # pair sums: 1 + 1, 2 + 2, 1 + 1 -> (4 - 2) / 2 = 1; diameter 2 -> δ_rel = 1.
     assert gromov_delta(d) == 1.0
-    result = delta_hyperbolicity(distance_matrix=d)
+    result = delta_hyperbolicity(distance_matrix=d, precision="float64")
     assert (result.delta, result.delta_rel, result.diameter) == (1.0, 1.0, 2.0)
 
 
 def test_hand_checked_unit_square():
     # corners of the unit square, Euclidean: pair sums 2, 2 and 2*sqrt(2) -> δ = sqrt(2) - 1
     pts = torch.tensor([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=F64)
-    result = delta_hyperbolicity(pts)
+    result = delta_hyperbolicity(pts, precision="float64")
     assert result.delta == pytest.approx(math.sqrt(2) - 1, abs=1e-14)
     assert result.delta_rel == pytest.approx(2 - math.sqrt(2), abs=1e-14)  # 2 δ / sqrt(2)
 
@@ -97,32 +97,32 @@ def test_tree_metric_is_exactly_zero_hyperbolic(seed):
     d = _tree_metric(40, seed)
     for base in (0, 7, 39):
         assert gromov_delta(d, base) == 0.0
-    result = delta_hyperbolicity(distance_matrix=d, n_samples=25, n_tries=3, seed=seed)
+    result = delta_hyperbolicity(distance_matrix=d, n_samples=25, n_tries=3, seed=seed, precision="float64")
     assert result.delta == 0.0 and result.delta_rel == 0.0
     # points on a line with integer coordinates: R is a tree
     line = torch.randint(-50, 50, (30, 1), generator=torch.Generator().manual_seed(seed)).to(F64)
     line = torch.unique(line, dim=0)
-    assert delta_hyperbolicity(line).delta == 0.0
+    assert delta_hyperbolicity(line, precision="float64").delta == 0.0
 
 
 @pytest.mark.parametrize("n", [8, 12, 40])
 def test_circle_equally_spaced(n):
     # 4 points a quarter apart: arc sums pi/2 + pi/2, pi + pi -> δ = pi/2 = diam/2, δ_rel = 1;
     # chord sums sqrt2 + sqrt2, 2 + 2 -> δ = 2 - sqrt(2), diameter 2, δ_rel = 2 - sqrt(2)
-    arc = delta_hyperbolicity(distance_matrix=_circle(n, "arc"))
+    arc = delta_hyperbolicity(distance_matrix=_circle(n, "arc"), precision="float64")
     assert arc.delta == pytest.approx(math.pi / 2, abs=1e-12)
     assert arc.delta_rel == pytest.approx(1.0, abs=1e-12)
-    chord = delta_hyperbolicity(distance_matrix=_circle(n, "chord"))
+    chord = delta_hyperbolicity(distance_matrix=_circle(n, "chord"), precision="float64")
     assert chord.delta == pytest.approx(2 - math.sqrt(2), abs=1e-12)
     assert chord.delta_rel == pytest.approx(2 - math.sqrt(2), abs=1e-12)
 
 
 def test_circle_random_points_range():
     arc_d = _circle(300, "arc", random=True, seed=3)
-    arc = delta_hyperbolicity(distance_matrix=arc_d, n_samples=200)
+    arc = delta_hyperbolicity(distance_matrix=arc_d, n_samples=200, precision="float64")
     assert 0.95 < arc.delta_rel <= 1.0 + 1e-12
     chord_d = _circle(300, "chord", random=True, seed=4)
-    chord = delta_hyperbolicity(distance_matrix=chord_d, n_samples=200)
+    chord = delta_hyperbolicity(distance_matrix=chord_d, n_samples=200, precision="float64")
     assert 0.55 < chord.delta_rel <= 2 - math.sqrt(2) + 1e-9
     assert chord.n_samples == 200
 
@@ -156,9 +156,9 @@ def test_subsampling_is_seeded_and_hyperbolic_distances_work():
     feats = torch.randn(120, 8, generator=torch.Generator().manual_seed(7))
     ball = HyperbolicProjection(c=c)(feats)
     fn = functools.partial(dist_matrix, c=c)
-    first = delta_hyperbolicity(ball, distance_fn=fn, n_samples=50, n_tries=3, seed=1)
-    again = delta_hyperbolicity(ball, distance_fn=fn, n_samples=50, n_tries=3, seed=1)
-    other = delta_hyperbolicity(ball, distance_fn=fn, n_samples=50, n_tries=3, seed=2)
+    first = delta_hyperbolicity(ball, distance_fn=fn, n_samples=50, n_tries=3, seed=1, precision="float64")
+    again = delta_hyperbolicity(ball, distance_fn=fn, n_samples=50, n_tries=3, seed=1, precision="float64")
+    other = delta_hyperbolicity(ball, distance_fn=fn, n_samples=50, n_tries=3, seed=2, precision="float64")
     assert first == again
     assert first.deltas != other.deltas
     assert first.n_samples == 50 and first.n_tries == 3 and len(first.deltas_rel) == 3
@@ -166,10 +166,10 @@ def test_subsampling_is_seeded_and_hyperbolic_distances_work():
     assert 0.0 < first.delta_rel <= 1.0
     # the same points through a precomputed matrix give the same estimate
     full = dist_matrix(ball.double(), c=c)
-    from_matrix = delta_hyperbolicity(distance_matrix=full, n_samples=50, n_tries=3, seed=1)
+    from_matrix = delta_hyperbolicity(distance_matrix=full, n_samples=50, n_tries=3, seed=1, precision="float64")
     assert from_matrix.delta == pytest.approx(first.delta, rel=1e-9)
     # numpy input is accepted
-    assert delta_hyperbolicity(distance_matrix=full.numpy(), n_samples=50, seed=1).n_samples == 50
+    assert delta_hyperbolicity(distance_matrix=full.numpy(), n_samples=50, seed=1, precision="float64").n_samples == 50
 
 
 def test_invalid_inputs_raise():
@@ -178,9 +178,9 @@ def test_invalid_inputs_raise():
     with pytest.raises(ValueError):
         delta_hyperbolicity()
     with pytest.raises(ValueError):
-        delta_hyperbolicity(pts, distance_matrix=d)
+        delta_hyperbolicity(pts, distance_matrix=d, precision="float64")
     with pytest.raises(ValueError):
-        delta_hyperbolicity(distance_matrix=d, distance_fn=torch.cdist)
+        delta_hyperbolicity(distance_matrix=d, distance_fn=torch.cdist, precision="float64")
     with pytest.raises(ValueError):
         gromov_delta(d[:, :5])  # not square
     asym = d.clone()
@@ -199,13 +199,24 @@ def test_invalid_inputs_raise():
     with pytest.raises(ValueError):
         gromov_delta(d[:2, :2])  # fewer than 3 points
     with pytest.raises(ValueError, match="diameter"):
-        delta_hyperbolicity(torch.zeros(5, 3))
+        delta_hyperbolicity(torch.zeros(5, 3), precision="float64")
     for bad in (2, 0, 1.5, True):
         with pytest.raises(ValueError):
-            delta_hyperbolicity(pts, n_samples=bad)
+            delta_hyperbolicity(pts, n_samples=bad, precision="float64")
     with pytest.raises(ValueError):
-        delta_hyperbolicity(pts, n_tries=0)
+        delta_hyperbolicity(pts, n_tries=0, precision="float64")
     with pytest.raises(ValueError):
         gromov_products(d, base_index=8)
     with pytest.raises(ValueError):
         delta_hyperbolicity(torch.tensor([[float("nan"), 0.0]] * 4))
+
+
+def test_float32_products_change_delta_by_rounding_only():
+    """The (max, min) product selects entries, so float32 agrees with float64 to their rounding."""
+    points = torch.randn(300, 16, generator=torch.Generator().manual_seed(7), dtype=F64)
+    fast = delta_hyperbolicity(points, n_samples=300, n_tries=2)
+    exact = delta_hyperbolicity(points, n_samples=300, n_tries=2, precision="float64")
+    assert fast.delta == pytest.approx(exact.delta, rel=1e-6)
+    assert fast.delta_rel == pytest.approx(exact.delta_rel, rel=1e-6)
+    with pytest.raises(ValueError, match="precision must be"):
+        delta_hyperbolicity(points, precision="float16")
