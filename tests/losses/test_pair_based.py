@@ -317,7 +317,8 @@ def loop_ms_released_code(embeddings, labels, alpha, beta, base, epsilon):
 
 
 def loop_ranked_list(embeddings, labels, margin, tn, imbalance, alpha, tp):
-    """Ranked list loss with exact weighted means per anchor, averaged over anchors."""
+    """Ranked list loss with exact weighted means per anchor, averaged over anchors; the weights are
+    constants in the gradient, as in the authors' code (variant="paper")."""
     d = pairwise_distances(embeddings)
     n = len(labels)
     per_anchor = []
@@ -327,11 +328,11 @@ def loop_ranked_list(embeddings, labels, margin, tn, imbalance, alpha, tp):
         neg = [d[i, j] for j in range(n) if labels[j] != labels[i] and d[i, j] < alpha]
         loss_p = embeddings.sum() * 0
         if pos:
-            w = [torch.exp(tp * (v - (alpha - margin))) for v in pos]
+            w = [torch.exp(tp * (v - (alpha - margin))).detach() for v in pos]
             loss_p = sum(wi * (v - (alpha - margin)) for wi, v in zip(w, pos)) / sum(w)
         loss_n = embeddings.sum() * 0
         if neg:
-            w = [torch.exp(tn * (alpha - v)) for v in neg]
+            w = [torch.exp(tn * (alpha - v)).detach() for v in neg]
             loss_n = sum(wi * (alpha - v) for wi, v in zip(w, neg)) / sum(w)
         per_anchor.append((1 - imbalance) * loss_p + imbalance * loss_n)
     return torch.stack(per_anchor).mean()

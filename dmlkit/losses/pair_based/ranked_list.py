@@ -25,13 +25,39 @@ class RankedListLoss(PairBasedLoss):
     ``(1 - imbalance) L_P + imbalance L_N`` and the batch loss their mean over all anchors.
     Negatives lie outside a ball of radius ``alpha``, positives inside ``alpha - margin``.
 
-    ``variant="pml"`` equals PML's ``RankedListLoss`` when ``alpha`` is passed (PML's default alpha
-    is ``1 + margin/2``): it adds ``1e-5`` per reference sample to each weight sum and drops a kept
-    pair whose distance is exactly 0. ``variant="paper"`` takes exact weighted means (0 for an empty
-    set). In both, the gradient also flows through the weights, as in PML.
+    ``variant="paper"`` treats the weights as constants: they are computed from detached
+    distances, so the gradient is the weighted mean of the hinges' gradients,
+    ``dL_N/dd_j = -w_j / sum(w)``. This is what the authors do: in their Caffe layer
+    ``DistanceWeightedValidPairLossV12Layer::Backward_cpu``
+    (github.com/XinshaoAmosWang/Ranked-List-Loss-for-DML,
+    ``CaffeMex_RLL_GR_V03_Simp/src/caffe/layers/distance_weighted_valid_pair_loss_V12_layer.cpp``;
+    the same in the 2019 releases under ``New Layers by Xinshao Wang/``) ``pair_weights`` are plain
+    numbers (``pow(base, T * m_dist)``) that only scale each pair's distance gradient from
+    ``ContrastiveLossV2Layer::Backward_cpu`` by ``w / sum(w)``, and the paper's Fig. 1 describes the
+    query's gradient as a weighted combination of the non-trivial examples' directions. It takes
+    exact weighted means (0 for an empty set).
 
-    Defaults are the authors' CUB-200 setting (``alpha=1.4, margin=0.2, Tp=0, Tn=10``; PML has no
-    defaults for ``margin`` and ``Tn`` and warns above 5). Needs a distance, not a similarity.
+    ``variant="pml"`` equals PML's ``RankedListLoss`` when ``alpha`` is passed (PML's default alpha
+    is ``1 + margin/2``): it adds ``1e-5`` per reference sample to each weight sum, drops a kept
+    pair whose distance is exactly 0, and lets the gradient flow through the weights. Then
+    ``dL_N/dh_j = (w_j / sum(w)) (1 + Tn (h_j - L_N))`` for a negative's hinge ``h_j = alpha - d_j``:
+    the total push is unchanged, but it is moved to the hardest negatives, and a kept negative whose
+    hinge is more than ``1/Tn`` below the anchor's ``L_N`` is *pulled towards* the anchor (the same
+    for positives when ``Tp > 0``).
+
+    Not reproduced from the authors' code, in either variant: there each sample receives only the
+    gradient of its own list's loss (as the query, not as a member of the other lists); anchors are
+    weighted by their share of the batch's total weight instead of ``1/N``; the 2019 release pulls
+    along ``x_i - x_j`` (the gradient of ``d^2 / 2``), the TPAMI release along the unit vector; and the
+    TPAMI release places the boundaries at ``1 -/+ margin/2`` (PML's default alpha), reading but not
+    using ``negative_threshold``, where the 2019 release uses ``alpha - margin`` and ``alpha`` as
+    here. The authors L2-normalise the embeddings and use the Euclidean distance, as this loss does
+    by default.
+
+    Defaults are the authors' CUB-200 recipe (``CUB_V01/60_n1.4_pn0.2_tp0_tn10/train.prototxt``:
+    ``alpha=1.4, margin=0.2, Tp=0, Tn=10``, 512-d GoogLeNet embeddings; with the TPAMI layer the
+    boundaries it trains with are 0.9 and 1.1). PML has no defaults for ``margin`` and ``Tn`` and
+    warns above 5. Needs a distance, not a similarity.
 
     Args:
         margin: gap ``m`` between the positive ball and the negative boundary (0.2).
@@ -40,7 +66,7 @@ class RankedListLoss(PairBasedLoss):
         alpha: the negative boundary (1.4).
         Tp: temperature of the positive weights (0: plain mean, "RLL-Simpler").
         distance: default :class:`~dmlkit.distances.EuclideanDistance`.
-        variant: ``"pml"`` or ``"paper"``.
+        variant: ``"pml"`` (weights carry gradient) or ``"paper"`` (weights are constants).
     """
 
     def __init__(
@@ -81,8 +107,12 @@ class RankedListLoss(PairBasedLoss):
             neg_kept = neg_kept & (matrix > 0)
         pos_hinge = matrix - boundary
         neg_hinge = self.alpha - matrix
-        w_p = torch.exp(self.Tp * pos_hinge) * pos_kept  # zero off the kept pairs
-        w_n = torch.exp(self.Tn * neg_hinge) * neg_kept
+        if self.variant == "paper":  # the weights are constants, as in the paper and the authors' code
+            weight_p, weight_n = pos_hinge.detach(), neg_hinge.detach()
+        else:  # PML differentiates through them
+            weight_p, weight_n = pos_hinge, neg_hinge
+        w_p = torch.exp(self.Tp * weight_p) * pos_kept  # zero off the kept pairs
+        w_n = torch.exp(self.Tn * weight_n) * neg_kept
         num_p = (w_p * pos_hinge).sum(1)
         num_n = (w_n * neg_hinge).sum(1)
         if self.variant == "pml":
