@@ -3,16 +3,20 @@
     python bench/train.py [--steps 200] [--P 32] [--K 4] [--augment]
 
 Reports images/s of the whole training step (batch gathering, augmentation if asked, forward,
-loss, backward, optimiser step), measured by fit itself (evaluation excluded), after a warm-up.
+loss, backward, optimiser step), measured by fit itself (evaluation excluded), after a warm-up;
+then the time :func:`dmlkit.evaluate.embed` takes for the 6,000 held-out glyphs at several batch
+sizes (the best of three runs; the default is ``CPU_BATCH_SIZE`` on a CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 
 from dmlkit.data import load
+from dmlkit.evaluate import embed
 from dmlkit.losses import SoftmaxCrossEntropyLoss
 from dmlkit.models import ConvNet
 from dmlkit.train import fit
@@ -44,6 +48,19 @@ def main() -> None:
             ConvNet(64), make_loss(), train, steps=args.steps, P=args.P, K=args.K, augment=args.augment, progress=False
         )
         print(f"| {name} | {args.steps} | {history.images_per_second:.0f} | {1e3 * history.seconds_per_step:.1f} |")
+
+    test = load("glyphs", split="test")
+    model = ConvNet(64).eval()
+    embed(model, test)  # warm-up
+    print(f"\n| embed {len(test)} held-out glyphs | seconds | images/s |\n| --- | ---: | ---: |")
+    for batch_size in (None, 128, 256, 512):
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            embed(model, test, batch_size=batch_size)
+            best = min(best, time.perf_counter() - started)
+        label = "default" if batch_size is None else f"batch {batch_size}"
+        print(f"| {label} | {best:.2f} | {len(test) / best:.0f} |")
 
 
 if __name__ == "__main__":

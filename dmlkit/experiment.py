@@ -27,6 +27,7 @@ from dmlkit.analysis import embedding_density, spectral_decay
 from dmlkit.evaluate import embed, nmi, retrieval_metrics
 from dmlkit.files import atomic_write_text
 from dmlkit.models import ConvNet
+from dmlkit.optim import OptimizerRecipe
 from dmlkit.train import History, fit
 
 __all__ = [
@@ -52,6 +53,11 @@ class Budget:
     built with (:func:`dmlkit.zoo.train`; the distance-weighted losses of
     :mod:`dmlkit.losses.pair_based.distance_weighted` take it); a loss given to
     :func:`run_method` must carry it already.
+    ``recipe``: ``"shared"`` trains every method with one AdamW (``lr``, ``loss_lr``,
+    ``weight_decay``), the kit's protocol; ``"paper"`` gives each :mod:`dmlkit.zoo` method the
+    optimiser recipe of its official trainer (:data:`dmlkit.zoo.RECIPES`), with ``lr`` as the
+    backbone's learning rate and the recipe's own weight decay and learning-rate multipliers in
+    place of ``weight_decay`` and ``loss_lr`` (so ``loss_lr`` must stay ``None``).
     """
 
     steps: int = 1000
@@ -64,6 +70,7 @@ class Budget:
     augment: bool = True
     eval_every: int = 0
     p_switch: float = 0.0
+    recipe: str = "shared"
 
     def __post_init__(self) -> None:
         for name in ("steps", "P", "K", "embedding_size"):
@@ -87,6 +94,13 @@ class Budget:
                 raise ValueError(f"Budget.{name} must be a positive finite number, got {value!r}")
         if not isinstance(self.p_switch, numbers.Real) or not 0.0 <= float(self.p_switch) <= 1.0:
             raise ValueError(f"Budget.p_switch must lie in [0, 1], got {self.p_switch!r}")
+        if self.recipe not in ("shared", "paper"):
+            raise ValueError(f"Budget.recipe must be 'shared' or 'paper', got {self.recipe!r}")
+        if self.recipe == "paper" and self.loss_lr is not None:
+            raise ValueError(
+                f"Budget.loss_lr={self.loss_lr} with recipe='paper': each paper's recipe sets the loss parameters' "
+                "learning rate relative to lr; leave loss_lr None"
+            )
 
     def with_(self, **changes: Any) -> Budget:
         """A copy with some settings changed."""
@@ -165,6 +179,7 @@ def run_method(
     with_nmi: bool = False,
     device: torch.device | str | None = None,
     progress: bool = True,
+    recipe: OptimizerRecipe | None = None,
 ) -> RunResult:
     """Train ``loss`` under ``budget`` and evaluate on the training and held-out classes.
 
@@ -182,8 +197,15 @@ def run_method(
         with_nmi: also compute NMI of k-means on the held-out embeddings (slower).
         device: training device (default: CUDA when available).
         progress: show a progress bar.
+        recipe: an optimiser recipe (:class:`dmlkit.optim.OptimizerRecipe`) for
+            ``budget.recipe="paper"``, which needs one; its weight decay replaces the budget's.
     """
     from dmlkit.utils import seed_everything
+
+    if budget.recipe == "paper" and recipe is None:
+        raise ValueError("Budget.recipe='paper' needs an optimiser recipe (dmlkit.zoo.train passes each method's)")
+    if budget.recipe == "shared" and recipe is not None:
+        raise ValueError("an optimiser recipe was given with Budget.recipe='shared'; use Budget(recipe='paper')")
 
     if budget.p_switch > 0 and getattr(loss, "p_switch", None) != budget.p_switch:
         raise ValueError(
@@ -213,7 +235,8 @@ def run_method(
         K=budget.K,
         lr=budget.lr,
         loss_lr=budget.loss_lr,
-        weight_decay=budget.weight_decay,
+        weight_decay=None if recipe is not None else budget.weight_decay,
+        recipe=recipe,
         augment=budget.augment,
         eval_every=budget.eval_every or None,
         eval_fn=eval_fn,

@@ -23,6 +23,16 @@ from torch.utils.data import DataLoader, Dataset
 from dmlkit.data.augment import random_affine
 from dmlkit.data.samplers import PKSampler
 from dmlkit.files import atomic_output
+from dmlkit.optim import (
+    OptimizerRecipe,
+    apply_warmup,
+    build_optimizer,
+    clip_gradients,
+    lr_factor,
+    parameter_groups,
+    set_learning_rates,
+    warmup_steps,
+)
 from dmlkit.utils import default_device, seed_everything
 
 __all__ = ["History", "fit", "save_checkpoint", "load_checkpoint", "progress_bar"]
@@ -115,16 +125,6 @@ def _repeat(sampler: Any, steps: int) -> list[list[int]]:
     return batches
 
 
-def _optimizer(name: str, groups: list[dict[str, Any]], weight_decay: float) -> torch.optim.Optimizer:
-    if name == "adamw":
-        return torch.optim.AdamW(groups, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(groups, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(groups, momentum=0.9, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd', got {name!r}")
-
-
 def fit(
     model: nn.Module,
     loss: nn.Module,
@@ -136,8 +136,9 @@ def fit(
     K: int = 4,
     lr: float = 1e-3,
     loss_lr: float | None = None,
-    weight_decay: float = 1e-4,
-    optimizer: str = "adamw",
+    weight_decay: float | None = None,
+    optimizer: str | None = None,
+    recipe: OptimizerRecipe | None = None,
     augment: bool = False,
     eval_data: Dataset | None = None,
     eval_every: int | None = None,
@@ -160,10 +161,18 @@ def fit(
             steps). Exactly one of the two, or neither for one epoch.
         P, K: classes per batch and images per class (:class:`~dmlkit.data.PKSampler`).
         lr: learning rate of the model.
-        loss_lr: learning rate of the loss's parameters (proxies); defaults to ``lr``. Proxy
-            papers use a much larger one (×100 in Proxy-Anchor's trainer).
-        weight_decay: decoupled weight decay (AdamW) or L2 (adam, sgd).
-        optimizer: ``"adamw"`` (default), ``"adam"`` or ``"sgd"`` (momentum 0.9).
+        lr: learning rate of the model (with a ``recipe``: of its backbone).
+        loss_lr: learning rate of the loss's parameters (proxies); defaults to ``lr`` (with a
+            ``recipe``: ``lr`` times its ``loss_lr_multiplier``). Proxy papers use a much larger
+            one (×100 in Proxy-Anchor's trainer).
+        weight_decay: decoupled weight decay (AdamW) or L2 (adam, sgd) of every parameter;
+            default 1e-4. Not with a ``recipe``, which sets it per group.
+        optimizer: ``"adamw"`` (default), ``"adam"`` or ``"sgd"`` (momentum 0.9). Not with a
+            ``recipe``.
+        recipe: a paper's :class:`~dmlkit.optim.OptimizerRecipe`: optimiser, per-group learning
+            rates and weight decay, warm-up with a frozen backbone, step schedule and gradient
+            clipping. Without one, ``optimizer`` and ``weight_decay`` make a recipe with one
+            learning rate for the whole model.
         augment: light random rotation, zoom and shift of each image (:func:`random_affine`).
         eval_data: evaluated every ``eval_every`` steps and at the end with
             :func:`dmlkit.evaluate.retrieval_metrics` (and ρ of these embeddings); ``eval_fn``
@@ -192,8 +201,16 @@ def fit(
         raise ValueError("train_data must have a .labels attribute (see dmlkit.data.load)")
     if lr <= 0 or (loss_lr is not None and loss_lr <= 0):
         raise ValueError(f"learning rates must be positive, got lr={lr}, loss_lr={loss_lr}")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
+    if recipe is None:
+        recipe = OptimizerRecipe(
+            optimizer="adamw" if optimizer is None else optimizer,
+            weight_decay=1e-4 if weight_decay is None else weight_decay,
+        )
+    elif optimizer is not None or weight_decay is not None:
+        raise ValueError(
+            "give either a recipe or optimizer/weight_decay, not both: the recipe sets the optimiser and "
+            f"the weight decay of each group (got optimizer={optimizer!r}, weight_decay={weight_decay!r})"
+        )
     if log_every < 1:
         raise ValueError(f"log_every must be at least 1, got {log_every}")
     epoch_steps = max(1, len(labels) // (P * K))
@@ -210,11 +227,11 @@ def fit(
     loss.to(device)
     batches = PKSampler(labels, P, K, num_batches=steps, seed=seed) if sampler is None else _repeat(sampler, steps)
 
-    groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
-    loss_parameters = [p for p in loss.parameters() if p.requires_grad]
-    if loss_parameters:
-        groups.append({"params": loss_parameters, "lr": loss_lr or lr})
-    optim = _optimizer(optimizer, groups, weight_decay)
+    groups = parameter_groups(model, loss)
+    optim = build_optimizer(recipe, groups, lr, loss_lr)
+    trained = [p for group in optim.param_groups for p in group["params"]]
+    frozen_steps = warmup_steps(recipe, steps)
+    scheduled = bool(recipe.milestones)
 
     if eval_fn is None and eval_data is not None:
         eval_fn = _default_evaluation(eval_data)
@@ -224,9 +241,11 @@ def fit(
             "P": P,
             "K": K,
             "lr": lr,
-            "loss_lr": loss_lr or lr,
-            "weight_decay": weight_decay,
-            "optimizer": optimizer,
+            "loss_lr": loss_lr or recipe.learning_rates(lr)["loss"],
+            "weight_decay": recipe.weight_decay,
+            "optimizer": recipe.optimizer,
+            "learning_rates": {group["name"]: group["initial_lr"] for group in optim.param_groups},
+            "recipe": asdict(recipe),
             "augment": augment,
             "seed": seed,
             "device": str(device),
@@ -252,6 +271,11 @@ def fit(
             )
         optim.zero_grad(set_to_none=True)
         value.backward()
+        if step <= frozen_steps:
+            apply_warmup(groups)
+        clip_gradients(recipe, trained)
+        if scheduled:
+            set_learning_rates(optim, lr_factor(recipe, step, steps))
         optim.step()
         history.images_seen += images.shape[0]
         if step % log_every == 0 or step == steps:

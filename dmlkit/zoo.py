@@ -24,9 +24,12 @@ import torch
 from torch import Tensor, nn
 
 from dmlkit.experiment import Budget, RunResult, run_method
+from dmlkit.optim import OptimizerRecipe
 
 __all__ = [
     "Method",
+    "RECIPES",
+    "LEADERBOARD",
     "METHODS",
     "FAMILIES",
     "get_method",
@@ -34,6 +37,132 @@ __all__ = [
     "worst_class_metrics",
     "summarise_seeds",
 ]
+
+#: The optimiser recipes of the official trainers (``Budget(recipe="paper")`` trains each method
+#: with its own). The papers fine-tune ImageNet-pretrained networks at 1e-5 to 1e-4 (their
+#: ``paper_lr``); the kit's ConvNet trains from scratch, so the backbone learning rate is the
+#: budget's and only the rest — optimiser, ε, the head's and the loss parameters' learning rate
+#: relative to the backbone's, weight decay per group, warm-up, schedule as fractions of the run,
+#: clipping — is the paper's. Where a method has no trainer of its own, Roth et al.'s shared
+#: protocol (the reference re-implementation of most of these losses) stands in.
+_ROTH = OptimizerRecipe(
+    "adam",
+    weight_decay=4e-4,
+    loss_weight_decay=0.0,
+    paper_lr=1e-5,
+    source="Roth et al., ICML 2020, Confusezius/Revisiting_Deep_Metric_Learning_PyTorch: parameters.py L16-18 "
+    "(Adam, lr 1e-5, decay 4e-4), criteria/__init__.py L49-53 (no weight decay on loss parameters), "
+    "main.py L169 (tau 1000 of 150 epochs: no decay)",
+)
+RECIPES: dict[str, OptimizerRecipe] = {
+    "roth": _ROTH,
+    "margin": replace(
+        _ROTH,
+        loss_lr_multiplier=50.0,
+        source="Roth et al., ICML 2020, parameters.py L83-84: the margin loss's beta at lr 5e-4 = lr x50 "
+        "(backbone 1e-5), Adam, decay 4e-4 on the network, 0 on beta",
+    ),
+    "ProxyNCA": replace(
+        _ROTH,
+        loss_lr_multiplier=50.0,
+        source="no official code (Movshovitz-Attias et al., ICCV 2017); Roth et al.'s re-implementation, "
+        "parameters.py L89: proxies at lr x50, Adam, decay 4e-4 on the network, 0 on the proxies",
+    ),
+    "ProxyNCA++": OptimizerRecipe(
+        "adam",
+        weight_decay=0.0,
+        eps=1.0,
+        loss_lr_multiplier=1e5,
+        warmup=5 / 45,
+        clip_grad_value=10.0,
+        paper_lr=4e-3,
+        source="Teh et al., ECCV 2020, euwern/proxynca_pp config/cub.json L32-48: Adam eps 1.0, lr 4e-3, "
+        "proxies 4e2 = lr x1e5, weight decay 0; train.py L263-288: 5 warm-up epochs with the backbone frozen "
+        "(before 40); L416: gradient values clipped at 10; its ReduceLROnPlateau on validation recall is not "
+        "reproduced (constant)",
+    ),
+    "Proxy-Anchor": OptimizerRecipe(
+        "adamw",
+        weight_decay=1e-4,
+        loss_lr_multiplier=100.0,
+        warmup=1 / 60,
+        milestones=(1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6),
+        gamma=0.5,
+        clip_grad_value=10.0,
+        paper_lr=1e-4,
+        source="Kim et al., CVPR 2020, tjddus9597/Proxy-Anchor-CVPR2020 code/train.py L241-242: proxies at "
+        "lr x100; L254: AdamW, weight decay 1e-4 on every group (proxies too); L69-72: StepLR x0.5 every "
+        "10 of 60 epochs; L275-287: 1 warm-up epoch with the backbone frozen; L298-300: gradient values "
+        "clipped at 10",
+    ),
+    "SoftTriple": OptimizerRecipe(
+        "adam",
+        weight_decay=1e-4,
+        eps=0.01,
+        loss_lr_multiplier=100.0,
+        milestones=(19 / 50, 39 / 50),
+        gamma=0.1,
+        paper_lr=1e-4,
+        source="Qian et al., ICCV 2019, idstcv/SoftTriple train.py L38-46, L84-86: Adam eps 0.01, backbone "
+        "1e-4, centres 1e-2 = lr x100, weight decay 1e-4 on every group; L176-180: x0.1 before epochs 19 "
+        "and 39 of 50",
+    ),
+    "NormSoftmax": OptimizerRecipe(
+        "sgd",
+        weight_decay=1e-4,
+        warmup=1 / 31,
+        milestones=(16 / 31,),
+        gamma=0.1,
+        paper_lr=1e-3,
+        source="Zhai & Wu, BMVC 2019, azgo14/classification_metric_learning train_classification.py "
+        "L170-172, L211: SGD momentum 0.9, class weights at the backbone's lr (x1), weight decay 1e-4 on "
+        "all; 1 pre-training epoch of the new layers only, then 30 epochs with x0.1 after 15 "
+        "(README L68: CUB lr 1e-3)",
+    ),
+    "MS": OptimizerRecipe(
+        "adam",
+        weight_decay=5e-4,
+        milestones=(0.4, 0.8),
+        gamma=0.1,
+        paper_lr=3e-5,
+        source="Wang et al., CVPR 2019, msight-tech/research-ms-loss configs/example.yaml L13-18: Adam, "
+        "lr 3e-5, weight decay 5e-4, 3000 iterations with x0.1 at 1200 and 2400, no warm-up",
+    ),
+    "FastAP": OptimizerRecipe(
+        "adam",
+        weight_decay=0.0,
+        head_lr_multiplier=10.0,
+        paper_lr=1e-5,
+        source="Cakir et al., CVPR 2019, kunhe/FastAP-metric-learning matlab/get_opts.m L17-23: Adam, "
+        "lr 1e-5, embedding layer at lr x10, weight decay 0, constant learning rate",
+    ),
+    "Smooth-AP": OptimizerRecipe(
+        "adam",
+        weight_decay=4e-4,
+        head_lr_multiplier=5.0,
+        milestones=(0.5, 0.75),
+        gamma=0.3,
+        paper_lr=1e-5,
+        source="Brown et al., ECCV 2020, Andrew-Brown1/Smooth_AP src/main.py L37-47, L111-123: Adam, "
+        "lr 1e-5, embedding layer at lr x5, weight decay 4e-4; x0.3 at epochs 200 and 300 of 400",
+    ),
+    "hyperbolic": OptimizerRecipe(
+        "adamw",
+        weight_decay=0.01,
+        clip_grad_norm=3.0,
+        paper_lr=3e-5,
+        source="Ermolov et al., CVPR 2022, htdt/hyp_metric train.py L119: AdamW with torch's default weight "
+        "decay 0.01, lr 3e-5 (README L31-33, CUB); L166: gradient norm clipped at 3; constant learning rate",
+    ),
+    "ProtoNet": OptimizerRecipe(
+        "adam",
+        weight_decay=0.0,
+        paper_lr=1e-3,
+        source="Snell et al., NeurIPS 2017, jakesnell/prototypical-networks scripts/train/few_shot/"
+        "run_train.py: Adam, lr 1e-3, weight decay 0; its halving every 20 epochs of 100 episodes (2,000 "
+        "steps) is not reproduced (constant)",
+    ),
+}
 
 #: The families of methods, in the order the kit teaches them.
 FAMILIES = ("pair-based", "proxy-based", "AP ranking", "SNR distance", "hyperbolic", "few-shot")
@@ -57,6 +186,10 @@ class Method:
         rho_regularizable: whether the loss takes Roth et al.'s ρ-regularisation (``make_loss(...,
             p_switch=...)``; the distance-weighted losses of
             :mod:`dmlkit.losses.pair_based.distance_weighted`).
+        optimizer: the optimiser recipe of the method's official trainer (one of
+            :data:`RECIPES`; its ``source`` says where it comes from), used when the budget asks
+            for ``recipe="paper"``.
+        note: the paper and the loss's hyper-parameters.
     """
 
     name: str
@@ -67,6 +200,7 @@ class Method:
     clip_r: float | None = 2.3
     rho_regularizable: bool = False
     note: str = field(default="", compare=False)
+    optimizer: OptimizerRecipe = field(default=RECIPES["roth"], compare=False)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -96,11 +230,16 @@ def _methods() -> tuple[Method, ...]:
         TripletMarginLoss,
     )
 
-    def pair(name: str, make_loss: Callable[..., nn.Module], note: str, rho: bool = False) -> Method:
-        return Method(name, "pair-based", make_loss, rho_regularizable=rho, note=note)
+    def pair(
+        name: str, make_loss: Callable[..., nn.Module], note: str, rho: bool = False, recipe: str = "roth"
+    ) -> Method:
+        return Method(name, "pair-based", make_loss, rho_regularizable=rho, note=note, optimizer=RECIPES[recipe])
 
     def proxy(name: str, make_loss: Callable[[int, int], nn.Module], note: str) -> Method:
-        return Method(name, "proxy-based", make_loss, note=note)
+        return Method(name, "proxy-based", make_loss, note=note, optimizer=RECIPES[name])
+
+    def ap(name: str, make_loss: Callable[[int, int], nn.Module], note: str) -> Method:
+        return Method(name, "AP ranking", make_loss, note=note, optimizer=RECIPES[name])
 
     return (
         pair("contrastive", lambda c, d: ContrastiveLoss(0.0, 1.0), "Hadsell et al., CVPR 2006; PML margins 0 and 1"),
@@ -120,6 +259,7 @@ def _methods() -> tuple[Method, ...]:
             "MS",
             lambda c, d: MultiSimilarityLoss(epsilon=0.1),
             "Wang et al., CVPR 2019; alpha 2, beta 40, lambda 0.5, mining epsilon 0.1",
+            recipe="MS",
         ),
         pair("ranked list", lambda c, d: RankedListLoss(), "Wang et al., CVPR 2019"),
         pair("circle", lambda c, d: CircleLoss(), "Sun et al., CVPR 2020; m 0.4, gamma 80"),
@@ -128,6 +268,7 @@ def _methods() -> tuple[Method, ...]:
             lambda c, d, p_switch=0.0: MarginLoss(c, margin=0.2, beta=1.2, p_switch=p_switch),
             "Wu et al., ICCV 2017; alpha 0.2, beta 1.2 learned per class; Roth et al.'s rho_distance sampler",
             rho=True,
+            recipe="margin",
         ),
         pair(
             "triplet (distance-weighted)",
@@ -148,8 +289,8 @@ def _methods() -> tuple[Method, ...]:
             "Qian et al., ICCV 2019; K 10, lambda 20, gamma 0.1, tau 0.2, margin 0.01",
         ),
         proxy("NormSoftmax", lambda c, d: NormalizedSoftmaxLoss(c, d), "Zhai & Wu, BMVC 2019; temperature 0.05"),
-        Method("FastAP", "AP ranking", lambda c, d: FastAPLoss(num_bins=10), note="Cakir et al., CVPR 2019; 10 bins"),
-        Method("Smooth-AP", "AP ranking", lambda c, d: SmoothAPLoss(temperature=0.01), note="Brown et al., ECCV 2020"),
+        ap("FastAP", lambda c, d: FastAPLoss(num_bins=10), "Cakir et al., CVPR 2019; 10 bins"),
+        ap("Smooth-AP", lambda c, d: SmoothAPLoss(temperature=0.01), "Brown et al., ECCV 2020"),
         Method(
             "contrastive · SNR",
             "SNR distance",
@@ -163,19 +304,44 @@ def _methods() -> tuple[Method, ...]:
             distance="euclidean",
             curvature=0.1,
             note="Ermolov et al., CVPR 2022; c 0.1, clip 2.3, tau 0.2",
+            optimizer=RECIPES["hyperbolic"],
         ),
-        Method("spherical", "hyperbolic", lambda c, d: PairwiseCrossEntropyLoss(c=0.0), note="Ermolov et al.; tau 0.1"),
+        Method(
+            "spherical",
+            "hyperbolic",
+            lambda c, d: PairwiseCrossEntropyLoss(c=0.0),
+            note="Ermolov et al.; tau 0.1",
+            optimizer=RECIPES["hyperbolic"],
+        ),
         Method(
             "ProtoNet (episodic)",
             "few-shot",
             lambda c, d: EpisodicLoss("protonet", k_shot=1),
             note="Snell et al., NeurIPS 2017; a P x K batch is a P-way 1-shot episode",
+            optimizer=RECIPES["ProtoNet"],
         ),
     )
 
 
 #: Every method, in notebook order.
 METHODS: tuple[Method, ...] = _methods()
+
+#: The methods of notebook 07's leaderboard: one or more of every family.
+LEADERBOARD: tuple[str, ...] = (
+    "contrastive",
+    "triplet batch-hard",
+    "MS",
+    "circle",
+    "ProxyNCA++",
+    "Proxy-Anchor",
+    "SoftTriple",
+    "NormSoftmax",
+    "FastAP",
+    "Smooth-AP",
+    "contrastive · SNR",
+    "hyperbolic",
+    "ProtoNet (episodic)",
+)
 
 
 def get_method(name: str) -> Method:
@@ -224,6 +390,7 @@ def train(
     backbone (default: :func:`dmlkit.models.default_model` for ``train_data``); a hyperbolic method
     gets the ball head on top of it. ``budget.p_switch`` > 0 builds the loss with that switch
     probability (ρ-regularisation) and raises for a recipe that does not take one.
+    ``budget.recipe="paper"`` trains with the method's own optimiser recipe (``method.optimizer``).
     """
     from dmlkit.geometry import HyperbolicProjection
     from dmlkit.geometry.retrieval import with_hyperbolic_metrics
@@ -256,6 +423,7 @@ def train(
         distance=method.distance,
         progress=progress,
         device=device,
+        recipe=method.optimizer if budget.recipe == "paper" else None,
     )
     if method.curvature is not None:
         result = with_hyperbolic_metrics(result, method.curvature)

@@ -13,6 +13,10 @@ from torch.utils.data import DataLoader, Dataset
 __all__ = ["embed"]
 
 
+#: The default batch of :func:`embed` on a CPU.
+CPU_BATCH_SIZE = 128
+
+
 def _model_device(model: nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
@@ -50,7 +54,10 @@ def _batches(data: Any, batch_size: int) -> Iterator[tuple[Any, Any]]:
 
 
 def embed(
-    model: nn.Module, data: Dataset | DataLoader, batch_size: int = 512, device: torch.device | str | None = None
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Embed every item of ``data`` with ``model``; return ``(embeddings, labels)`` on the CPU.
 
@@ -64,7 +71,11 @@ def embed(
     Args:
         model: maps a batch of images to ``(batch_size, embedding_size)`` embeddings.
         data: a dataset of ``(image, label)`` items, or a ``DataLoader`` over one.
-        batch_size: items per forward pass (ignored for a ``DataLoader``).
+        batch_size: items per forward pass (ignored for a ``DataLoader``); default
+            :data:`CPU_BATCH_SIZE` on a CPU, 512 on an accelerator. On a CPU a batch whose
+            activations fit in the cache is the faster one: the ConvNet embeds 6,000 glyphs in
+            0.75 s at 128 and 1.48 s at 512 on 2 cores (``bench/train.py``), with bit-identical
+            embeddings (eval mode: every image is computed alone).
         device: where to run the model; default the device of its parameters. The model itself
             is not moved: pass a ``device`` it already lives on.
 
@@ -74,11 +85,13 @@ def embed(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = _model_device(model) if device is None else torch.device(device)
+    if batch_size is None:
+        batch_size = CPU_BATCH_SIZE if device.type == "cpu" else 512
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(data, DataLoader) and len(data) == 0:
         raise ValueError("data is empty: there is nothing to embed")
-    device = _model_device(model) if device is None else torch.device(device)
 
     was_training = model.training
     model.eval()
