@@ -164,6 +164,9 @@ RECIPES: dict[str, OptimizerRecipe] = {
     ),
 }
 
+#: A loss's main hyper-parameter: ``(keyword of Method.make_loss, values to try)``.
+Knob = tuple[str, tuple[float, ...]]
+
 #: The families of methods, in the order the kit teaches them.
 FAMILIES = ("pair-based", "proxy-based", "AP ranking", "SNR distance", "hyperbolic", "few-shot")
 
@@ -190,6 +193,15 @@ class Method:
             :data:`RECIPES`; its ``source`` says where it comes from), used when the budget asks
             for ``recipe="paper"``.
         note: the paper and the loss's hyper-parameters.
+        knob: the loss's main hyper-parameter and the values the equal-budget search tries
+            (:mod:`dmlkit.studies`): ``(keyword of make_loss, values)``, the paper's value among
+            them.
+        base_lr: the centre of the backbone learning rates the search tries (the kit trains
+            from scratch, so the papers' fine-tuning rates do not apply). 1e-3 for the Adam
+            family; NormSoftmax's SGD gets 1e-2, the best of 1e-3 … 0.3 in a 300-step pilot on
+            validation classes (MAP@R 11.3, 17.5, 16.4, 14.3, 11.9 at 1e-3, 1e-2, 3e-2, 0.1, 0.3).
+            ProxyNCA++'s Adam with ε = 1 was best at 1e-3 in the same pilot (17.3 against 9.5 at
+            1e-2 and less above): its proxies' ×1e5 makes larger rates worse.
     """
 
     name: str
@@ -201,6 +213,8 @@ class Method:
     rho_regularizable: bool = False
     note: str = field(default="", compare=False)
     optimizer: OptimizerRecipe = field(default=RECIPES["roth"], compare=False)
+    knob: Knob | None = field(default=None, compare=False)
+    base_lr: float = field(default=1e-3, compare=False)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -231,23 +245,40 @@ def _methods() -> tuple[Method, ...]:
     )
 
     def pair(
-        name: str, make_loss: Callable[..., nn.Module], note: str, rho: bool = False, recipe: str = "roth"
+        name: str,
+        make_loss: Callable[..., nn.Module],
+        note: str,
+        rho: bool = False,
+        recipe: str = "roth",
+        knob: Knob | None = None,
     ) -> Method:
-        return Method(name, "pair-based", make_loss, rho_regularizable=rho, note=note, optimizer=RECIPES[recipe])
+        return Method(
+            name, "pair-based", make_loss, rho_regularizable=rho, note=note, optimizer=RECIPES[recipe], knob=knob
+        )
 
-    def proxy(name: str, make_loss: Callable[[int, int], nn.Module], note: str) -> Method:
-        return Method(name, "proxy-based", make_loss, note=note, optimizer=RECIPES[name])
+    def proxy(
+        name: str, make_loss: Callable[..., nn.Module], note: str, knob: Knob | None = None, base_lr: float = 1e-3
+    ) -> Method:
+        return Method(name, "proxy-based", make_loss, note=note, optimizer=RECIPES[name], knob=knob, base_lr=base_lr)
 
-    def ap(name: str, make_loss: Callable[[int, int], nn.Module], note: str) -> Method:
-        return Method(name, "AP ranking", make_loss, note=note, optimizer=RECIPES[name])
+    def ap(name: str, make_loss: Callable[..., nn.Module], note: str, knob: Knob | None = None) -> Method:
+        return Method(name, "AP ranking", make_loss, note=note, optimizer=RECIPES[name], knob=knob)
 
     return (
-        pair("contrastive", lambda c, d: ContrastiveLoss(0.0, 1.0), "Hadsell et al., CVPR 2006; PML margins 0 and 1"),
+        pair(
+            "contrastive",
+            lambda c, d, neg_margin=1.0: ContrastiveLoss(0.0, neg_margin),
+            "Hadsell et al., CVPR 2006; PML margins 0 and 1",
+            knob=("neg_margin", (0.6, 0.8, 1.0)),
+        ),
         pair(
             "triplet semihard", lambda c, d: TripletMarginLoss(0.2, "semihard"), "Schroff et al., CVPR 2015; margin 0.2"
         ),
         pair(
-            "triplet batch-hard", lambda c, d: TripletMarginLoss(0.2, "batch_hard"), "Hermans et al., 2017; margin 0.2"
+            "triplet batch-hard",
+            lambda c, d, margin=0.2: TripletMarginLoss(margin, "batch_hard"),
+            "Hermans et al., 2017; margin 0.2",
+            knob=("margin", (0.1, 0.2, 0.4)),
         ),
         pair("lifted structure", lambda c, d: LiftedStructureLoss(), "Oh Song et al., CVPR 2016"),
         pair(
@@ -257,12 +288,18 @@ def _methods() -> tuple[Method, ...]:
         ),
         pair(
             "MS",
-            lambda c, d: MultiSimilarityLoss(epsilon=0.1),
+            lambda c, d, beta=40.0: MultiSimilarityLoss(beta=beta, epsilon=0.1),
             "Wang et al., CVPR 2019; alpha 2, beta 40, lambda 0.5, mining epsilon 0.1",
             recipe="MS",
+            knob=("beta", (20.0, 40.0, 60.0)),
         ),
         pair("ranked list", lambda c, d: RankedListLoss(), "Wang et al., CVPR 2019"),
-        pair("circle", lambda c, d: CircleLoss(), "Sun et al., CVPR 2020; m 0.4, gamma 80"),
+        pair(
+            "circle",
+            lambda c, d, m=0.4: CircleLoss(m=m),
+            "Sun et al., CVPR 2020; m 0.4, gamma 80",
+            knob=("m", (0.25, 0.4, 0.55)),
+        ),
         pair(
             "margin (distance-weighted)",
             lambda c, d, p_switch=0.0: MarginLoss(c, margin=0.2, beta=1.2, p_switch=p_switch),
@@ -281,30 +318,59 @@ def _methods() -> tuple[Method, ...]:
             lambda c, d: ProxyNCALoss(c, d, exclude_positive_from_denominator=True),
             "Movshovitz-Attias et al., ICCV 2017",
         ),
-        proxy("ProxyNCA++", lambda c, d: ProxyNCALoss.proxynca_plus_plus(c, d), "Teh et al., ECCV 2020; scale 9"),
-        proxy("Proxy-Anchor", lambda c, d: ProxyAnchorLoss(c, d), "Kim et al., CVPR 2020; alpha 32, delta 0.1"),
+        proxy(
+            "ProxyNCA++",
+            lambda c, d, softmax_scale=9.0: ProxyNCALoss.proxynca_plus_plus(c, d, softmax_scale=softmax_scale),
+            "Teh et al., ECCV 2020; scale 9",
+            knob=("softmax_scale", (4.0, 9.0, 16.0)),
+        ),
+        proxy(
+            "Proxy-Anchor",
+            lambda c, d, alpha=32.0: ProxyAnchorLoss(c, d, alpha=alpha),
+            "Kim et al., CVPR 2020; alpha 32, delta 0.1",
+            knob=("alpha", (16.0, 32.0, 64.0)),
+        ),
         proxy(
             "SoftTriple",
-            lambda c, d: SoftTripleLoss(c, d),
+            lambda c, d, la=20.0: SoftTripleLoss(c, d, la=la),
             "Qian et al., ICCV 2019; K 10, lambda 20, gamma 0.1, tau 0.2, margin 0.01",
+            knob=("la", (10.0, 20.0, 40.0)),
         ),
-        proxy("NormSoftmax", lambda c, d: NormalizedSoftmaxLoss(c, d), "Zhai & Wu, BMVC 2019; temperature 0.05"),
-        ap("FastAP", lambda c, d: FastAPLoss(num_bins=10), "Cakir et al., CVPR 2019; 10 bins"),
-        ap("Smooth-AP", lambda c, d: SmoothAPLoss(temperature=0.01), "Brown et al., ECCV 2020"),
+        proxy(
+            "NormSoftmax",
+            lambda c, d, temperature=0.05: NormalizedSoftmaxLoss(c, d, temperature=temperature),
+            "Zhai & Wu, BMVC 2019; temperature 0.05",
+            knob=("temperature", (0.025, 0.05, 0.1)),
+            base_lr=1e-2,
+        ),
+        ap(
+            "FastAP",
+            lambda c, d, num_bins=10: FastAPLoss(num_bins=int(num_bins)),
+            "Cakir et al., CVPR 2019; 10 bins",
+            knob=("num_bins", (5, 10, 20)),
+        ),
+        ap(
+            "Smooth-AP",
+            lambda c, d, temperature=0.01: SmoothAPLoss(temperature=temperature),
+            "Brown et al., ECCV 2020",
+            knob=("temperature", (0.005, 0.01, 0.02)),
+        ),
         Method(
             "contrastive · SNR",
             "SNR distance",
-            lambda c, d: SignalToNoiseRatioContrastiveLoss(0.0, 1.0),
+            lambda c, d, neg_margin=1.0: SignalToNoiseRatioContrastiveLoss(0.0, neg_margin),
             note="Yuan et al., CVPR 2019; margins 0 and 1",
+            knob=("neg_margin", (0.5, 1.0, 1.5)),
         ),
         Method(
             "hyperbolic",
             "hyperbolic",
-            lambda c, d: PairwiseCrossEntropyLoss(c=0.1),
+            lambda c, d, temperature=0.2: PairwiseCrossEntropyLoss(c=0.1, temperature=temperature),
             distance="euclidean",
             curvature=0.1,
             note="Ermolov et al., CVPR 2022; c 0.1, clip 2.3, tau 0.2",
             optimizer=RECIPES["hyperbolic"],
+            knob=("temperature", (0.1, 0.2, 0.4)),
         ),
         Method(
             "spherical",
@@ -316,9 +382,10 @@ def _methods() -> tuple[Method, ...]:
         Method(
             "ProtoNet (episodic)",
             "few-shot",
-            lambda c, d: EpisodicLoss("protonet", k_shot=1),
+            lambda c, d, k_shot=1: EpisodicLoss("protonet", k_shot=int(k_shot)),
             note="Snell et al., NeurIPS 2017; a P x K batch is a P-way 1-shot episode",
             optimizer=RECIPES["ProtoNet"],
+            knob=("k_shot", (1, 2, 3)),
         ),
     )
 
@@ -381,6 +448,7 @@ def train(
     model_fn: Callable[[int], nn.Module] | None = None,
     progress: bool = False,
     device: torch.device | str | None = None,
+    settings: dict[str, float] | None = None,
 ) -> RunResult:
     """Train one method under ``budget`` and evaluate it, with the worst-class Recall@1 added to
     ``test_metrics``.
@@ -391,6 +459,8 @@ def train(
     gets the ball head on top of it. ``budget.p_switch`` > 0 builds the loss with that switch
     probability (ρ-regularisation) and raises for a recipe that does not take one.
     ``budget.recipe="paper"`` trains with the method's own optimiser recipe (``method.optimizer``).
+    ``settings`` sets the loss's main hyper-parameter (``{method.knob[0]: value}``); any other
+    keyword is an error.
     """
     from dmlkit.geometry import HyperbolicProjection
     from dmlkit.geometry.retrieval import with_hyperbolic_metrics
@@ -411,6 +481,15 @@ def train(
         build = backbone
     seed_everything(seed)
     options = {"p_switch": budget.p_switch} if budget.p_switch > 0 else {}
+    if settings:
+        allowed = {method.knob[0]} if method.knob else set()
+        unknown = set(settings) - allowed
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {sorted(unknown)} of {method.name!r}; it takes "
+                + (f"{sorted(allowed)}" if allowed else "none")
+            )
+        options.update(settings)
     loss = method.make_loss(train_data.num_classes, budget.embedding_size, **options)
     result = run_method(
         method.name,

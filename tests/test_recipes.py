@@ -95,3 +95,38 @@ def test_paper_recipe_and_a_loss_lr_contradict():
         Budget(loss_lr=0.01, recipe="paper")
     with pytest.raises(ValueError, match="recipe must be 'shared' or 'paper'"):
         Budget(recipe="official")
+
+
+@pytest.mark.parametrize("name", zoo.LEADERBOARD)
+def test_every_leaderboard_method_has_a_knob_whose_grid_holds_the_paper_value(name):
+    import inspect
+
+    import torch
+
+    method = zoo.get_method(name)
+    assert method.knob is not None, name
+    keyword, values = method.knob
+    default = inspect.signature(method.make_loss).parameters[keyword].default
+    assert default in values and len(values) == 3, (name, default, values)
+    torch.manual_seed(0)
+    labels = torch.arange(4).repeat_interleave(4)
+    x = torch.nn.functional.normalize(torch.randn(16, 8), dim=1) * (0.5 if method.curvature else 1.0)
+    for value in values:
+        torch.manual_seed(1)
+        loss = method.make_loss(4, 8, **{keyword: value})
+        assert torch.isfinite(loss(x, labels)), (name, value)
+    torch.manual_seed(1)
+    plain = method.make_loss(4, 8)(x, labels)
+    torch.manual_seed(1)
+    assert torch.equal(plain, method.make_loss(4, 8, **{keyword: default})(x, labels))
+
+
+def test_train_sets_the_knob_and_refuses_other_settings(small_glyphs):
+    train, test = small_glyphs
+    budget = Budget(steps=1, P=8, K=2)
+    result = zoo.train("triplet batch-hard", train, test, budget, settings={"margin": 0.4})
+    assert result.loss.margin == 0.4
+    with pytest.raises(
+        ValueError, match=r"unknown setting\(s\) \['alpha'\] of 'triplet batch-hard'; it takes \['margin'\]"
+    ):
+        zoo.train("triplet batch-hard", train, test, budget, settings={"alpha": 1.0})
