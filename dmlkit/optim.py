@@ -106,7 +106,7 @@ class OptimizerRecipe:
                 check_positive(name, getattr(self, name))
 
     @property
-    def decays_loss_parameters(self) -> float:
+    def loss_parameters_decay(self) -> float:
         """The weight decay the loss's parameters get."""
         return self.weight_decay if self.loss_weight_decay is None else self.loss_weight_decay
 
@@ -158,7 +158,7 @@ def build_optimizer(
     rates = recipe.learning_rates(lr)
     if loss_lr is not None:
         rates["loss"] = loss_lr
-    decay = {"backbone": recipe.weight_decay, "head": recipe.weight_decay, "loss": recipe.decays_loss_parameters}
+    decay = {"backbone": recipe.weight_decay, "head": recipe.weight_decay, "loss": recipe.loss_parameters_decay}
     torch_groups: list[dict[str, Any]] = []
     if rates["head"] == rates["backbone"] and recipe.warmup == 0:
         model_parameters = groups["backbone"] + groups["head"]

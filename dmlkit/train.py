@@ -160,7 +160,6 @@ def fit(
         steps: number of optimiser steps; or give ``epochs`` (one epoch = ``len(data) // (P*K)``
             steps). Exactly one of the two, or neither for one epoch.
         P, K: classes per batch and images per class (:class:`~dmlkit.data.PKSampler`).
-        lr: learning rate of the model.
         lr: learning rate of the model (with a ``recipe``: of its backbone).
         loss_lr: learning rate of the loss's parameters (proxies); defaults to ``lr`` (with a
             ``recipe``: ``lr`` times its ``loss_lr_multiplier``). Proxy papers use a much larger

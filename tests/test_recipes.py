@@ -53,7 +53,7 @@ def test_recipe_equals_the_official_trainer(name):
     optimizer, head, loss, decay, loss_decay, eps = OFFICIAL[name]
     recipe = zoo.get_method(name).optimizer
     assert (recipe.optimizer, recipe.head_lr_multiplier, recipe.loss_lr_multiplier) == (optimizer, head, loss)
-    assert (recipe.weight_decay, recipe.decays_loss_parameters, recipe.eps) == (decay, loss_decay, eps)
+    assert (recipe.weight_decay, recipe.loss_parameters_decay, recipe.eps) == (decay, loss_decay, eps)
     cited = _multipliers_cited(recipe.source)
     for multiplier in (head, loss):
         if multiplier != 1:
