@@ -180,6 +180,7 @@ def run_method(
     device: torch.device | str | None = None,
     progress: bool = True,
     recipe: OptimizerRecipe | None = None,
+    eval_metrics_fn: Callable[[Tensor, Tensor], dict[str, float]] | None = None,
 ) -> RunResult:
     """Train ``loss`` under ``budget`` and evaluate on the training and held-out classes.
 
@@ -199,6 +200,10 @@ def run_method(
         progress: show a progress bar.
         recipe: an optimiser recipe (:class:`dmlkit.optim.OptimizerRecipe`) for
             ``budget.recipe="paper"``, which needs one; its weight decay replaces the budget's.
+        eval_metrics_fn: ``(embeddings, labels) -> metrics`` of the periodic evaluations
+            (``budget.eval_every``); default :func:`dmlkit.evaluate.retrieval_metrics` with
+            ``distance``. A Poincaré-ball model passes its hyperbolic metrics here
+            (:func:`dmlkit.zoo.train` does), so its curve ranks as its final metrics do.
     """
     from dmlkit.utils import seed_everything
 
@@ -222,7 +227,7 @@ def run_method(
 
         def eval_fn(m: nn.Module) -> dict[str, float]:
             e, l = embed_fn(m, test_data)
-            metrics = retrieval_metrics(e, l, distance=distance)
+            metrics = eval_metrics_fn(e, l) if eval_metrics_fn else retrieval_metrics(e, l, distance=distance)
             metrics["rho"] = spectral_decay(e)
             return {k: float(v) for k, v in metrics.items()}
 

@@ -11,7 +11,10 @@ classes. Here every choice is made on **validation classes** carved out of the t
   reaches 95 % of what it will reach is what a budget must cover;
 - :func:`search_grid` gives every method the same number of trials — the backbone learning rate
   at ``Method.base_lr`` × (1/3, 1, 3) times the three values of its main hyper-parameter
-  (``Method.knob``) — and :func:`search` runs them and names the best by validation MAP@R.
+  (``Method.knob``) — and :func:`search` runs them and names the best by validation MAP@R;
+- :func:`coordinate_trials` is the cheaper equal-budget search of ``dmlkit results``
+  (:mod:`dmlkit.study`): the three learning rates at the paper's value of the knob, then the
+  knob's other two values at the best learning rate — 5 trials for every method.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dmlkit.convergence import Plateau, find_plateau
 from dmlkit.data.splits import ClassSplit
 from dmlkit.experiment import Budget
 
-__all__ = ["LR_FACTORS", "Curve", "convergence_curve", "search_grid", "search"]
+__all__ = ["LR_FACTORS", "Curve", "convergence_curve", "search_grid", "search", "paper_knob_value", "coordinate_trials"]
 
 #: The backbone learning rates a search tries, relative to ``Method.base_lr``.
 LR_FACTORS = (1 / 3, 1.0, 3.0)
@@ -126,3 +129,36 @@ def search(
         trials.append({**trial, "map@r": result.test_metrics["map@r"], "recall@1": result.test_metrics["recall@1"]})
     best = max(trials, key=lambda t: t["map@r"])
     return {"method": method.name, "budget": budget.steps, "seed": seed, "trials": trials, "best": best}
+
+
+def paper_knob_value(method: Any) -> float:
+    """The paper's value of ``method``'s knob: the default of that keyword of ``make_loss``."""
+    import inspect
+
+    method = _method(method)
+    if method.knob is None:
+        raise ValueError(f"{method.name!r} names no main hyper-parameter (Method.knob)")
+    keyword = method.knob[0]
+    parameter = inspect.signature(method.make_loss).parameters.get(keyword)
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        raise ValueError(f"{method.name!r}: make_loss has no default for its knob {keyword!r}")
+    return parameter.default
+
+
+def coordinate_trials(
+    method: Any, lr: float | None = None, lr_factors: Sequence[float] = LR_FACTORS
+) -> list[dict[str, float]]:
+    """One half of a coordinate search. Without ``lr``: the learning rates ``base_lr × factor``
+    at the paper's value of the knob. With ``lr`` (the best of those): the knob's other values
+    at that learning rate. Both halves together give every method
+    ``len(lr_factors) + len(values) - 1`` trials."""
+    method = _method(method)
+    if method.knob is None:
+        raise ValueError(f"{method.name!r} names no main hyper-parameter (Method.knob) to search")
+    keyword, values = method.knob
+    paper = paper_knob_value(method)
+    if paper not in values:
+        raise ValueError(f"{method.name!r}: the paper's {keyword}={paper} is not among the searched values {values}")
+    if lr is None:
+        return [{"lr": method.base_lr * factor, keyword: paper} for factor in lr_factors]
+    return [{"lr": lr, keyword: value} for value in values if value != paper]

@@ -456,14 +456,15 @@ def train(
     The loss is built after :func:`dmlkit.seed_everything` (``seed``), so its parameters (proxies)
     start from the same stream in every run of that seed. ``model_fn(embedding_size)`` builds the
     backbone (default: :func:`dmlkit.models.default_model` for ``train_data``); a hyperbolic method
-    gets the ball head on top of it. ``budget.p_switch`` > 0 builds the loss with that switch
+    gets the ball head on top of it, and its periodic evaluations (``budget.eval_every``) as its
+    final metrics rank by the Poincaré distance. ``budget.p_switch`` > 0 builds the loss with that switch
     probability (ρ-regularisation) and raises for a recipe that does not take one.
     ``budget.recipe="paper"`` trains with the method's own optimiser recipe (``method.optimizer``).
     ``settings`` sets the loss's main hyper-parameter (``{method.knob[0]: value}``); any other
     keyword is an error.
     """
     from dmlkit.geometry import HyperbolicProjection
-    from dmlkit.geometry.retrieval import with_hyperbolic_metrics
+    from dmlkit.geometry.retrieval import hyperbolic_retrieval_metrics, with_hyperbolic_metrics
     from dmlkit.models import default_model
     from dmlkit.utils import seed_everything
 
@@ -491,6 +492,13 @@ def train(
             )
         options.update(settings)
     loss = method.make_loss(train_data.num_classes, budget.embedding_size, **options)
+    eval_metrics_fn = None
+    if method.curvature is not None:
+        ball_c = method.curvature
+
+        def eval_metrics_fn(embeddings: Tensor, labels: Tensor) -> dict[str, float]:
+            return hyperbolic_retrieval_metrics(embeddings, labels, ball_c)
+
     result = run_method(
         method.name,
         loss,
@@ -503,6 +511,7 @@ def train(
         progress=progress,
         device=device,
         recipe=method.optimizer if budget.recipe == "paper" else None,
+        eval_metrics_fn=eval_metrics_fn,
     )
     if method.curvature is not None:
         result = with_hyperbolic_metrics(result, method.curvature)

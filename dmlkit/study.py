@@ -1,0 +1,528 @@
+"""``dmlkit results``: the tuned, converged study behind notebook 07's leaderboard.
+
+One command runs, in order, every stage of a comparison an expert reviewer would accept
+(Musgrave, Belongie & Lim, ECCV 2020, "A Metric Learning Reality Check"), each on the data it
+may use:
+
+1. **convergence** — every leaderboard method (:data:`dmlkit.zoo.LEADERBOARD`, its official
+   optimiser recipe, the paper's hyper-parameters) trained on the training classes less the
+   validation classes, validation MAP@R every few steps
+   (:func:`dmlkit.studies.convergence_curve`). The **budget** is the largest step at which a
+   method first reaches 95 % of its plateau: every method gets most of what it will get.
+2. **search** — the same number of trials for every method, on the validation classes only
+   (the 200 held-out classes are never used for choosing): the backbone learning rate at
+   ``base_lr`` × (1/3, 1, 3) with the paper's value of the method's main hyper-parameter, then
+   the other two values of that hyper-parameter at the best learning rate
+   (:func:`dmlkit.studies.coordinate_trials`), 5 trials in all.
+3. **leaderboard** — every method at its tuned setting and the budget, trained on all 200
+   training classes, over several seeds, held-out MAP@R, Recall@1, ρ and the generalisation
+   gap; the paired difference of every method to the leader with its 95 % t-interval.
+4. **stability** — the same tuned methods at 3× the budget; the Spearman correlation of the
+   method order at the budget with the order at 3× the budget (seed-matched).
+5. **rho** — Roth et al.'s ρ-regularisation (ICML 2020) at the budget: the distance-weighted
+   margin and triplet losses at several ``p_switch`` over the seeds, ρ and held-out MAP@R with
+   paired differences to ``p_switch = 0``.
+
+Every run is written to ``<out>/runs/<stage>/…json`` as soon as it ends; a second call reuses
+them (a cut-off study resumes where it stopped), and ``results.json`` is rewritten atomically
+after each stage with the commit, date, machine and plan that produced it. Notebook 07 reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmlkit.files import atomic_write_text
+
+__all__ = ["STAGES", "StudyPlan", "smoke_plan", "run_study", "paired_interval", "main"]
+
+STAGES = ("convergence", "search", "leaderboard", "stability", "rho")
+
+#: Where ``dmlkit results`` writes by default (relative to the working directory).
+DEFAULT_OUT = Path("figures") / "study"
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What the study trains (steps are optimiser steps of P×K = 32×4 batches)."""
+
+    methods: tuple[str, ...] = ()
+    convergence_steps: int = 2000
+    evaluations: int = 10
+    budget_cap: int | None = None
+    search_fraction: float = 0.5
+    seeds: tuple[int, ...] = (0, 1, 2)
+    stability_factor: int = 3
+    stability_seeds: tuple[int, ...] = (0,)
+    validation_classes: int = 40
+    rho_methods: tuple[str, ...] = ("margin (distance-weighted)", "triplet (distance-weighted)")
+    p_switch: tuple[float, ...] = (0.0, 0.15, 0.35)
+    smoke: bool = False
+    P: int = 32
+    K: int = 4
+
+    def __post_init__(self) -> None:
+        from dmlkit import zoo
+
+        if not self.methods:
+            object.__setattr__(self, "methods", zoo.LEADERBOARD)
+        for name in (*self.methods, *self.rho_methods):
+            zoo.get_method(name)
+        if self.evaluations < 3:
+            raise ValueError(f"evaluations={self.evaluations}: a plateau needs at least 3 evaluations")
+        if self.convergence_steps < self.evaluations:
+            raise ValueError(f"convergence_steps={self.convergence_steps} is fewer than evaluations={self.evaluations}")
+        if not 0 < self.search_fraction <= 1:
+            raise ValueError(f"search_fraction must lie in (0, 1], got {self.search_fraction}")
+        if self.stability_factor < 2:
+            raise ValueError(f"stability_factor must be at least 2, got {self.stability_factor}")
+        if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be at least 2 distinct seeds (paired intervals), got {self.seeds}")
+        if not set(self.stability_seeds) <= set(self.seeds):
+            raise ValueError(f"stability_seeds {self.stability_seeds} must be among seeds {self.seeds}")
+        if 0.0 not in self.p_switch or len(self.p_switch) < 2:
+            raise ValueError(f"p_switch must hold 0 (the baseline) and at least one value > 0, got {self.p_switch}")
+
+    @property
+    def eval_every(self) -> int:
+        return self.convergence_steps // self.evaluations
+
+
+def smoke_plan() -> StudyPlan:
+    """Every stage end to end in about a minute (numbers meaningless)."""
+    from dmlkit import zoo
+
+    return StudyPlan(
+        methods=zoo.LEADERBOARD[:3],
+        convergence_steps=12,
+        evaluations=3,
+        seeds=(0, 1),
+        stability_seeds=(0,),
+        validation_classes=10,
+        rho_methods=("triplet (distance-weighted)",),
+        p_switch=(0.0, 0.35),
+        smoke=True,
+        P=8,
+        K=4,
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Mean of the seed-paired differences ``a - b`` and its two-sided t-interval
+    (``n - 1`` degrees of freedom; NaN bounds for fewer than 2 pairs)."""
+    from scipy import stats
+
+    x = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError("paired_interval needs two equal-length, non-empty sequences")
+    mean = float(x.mean())
+    if x.size < 2:
+        return {"mean": mean, "low": math.nan, "high": math.nan, "n": 1}
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(x.size)}
+
+
+def verdict(interval: dict[str, float]) -> str:
+    """``"better"``/``"worse"`` when the interval excludes 0, else ``"no clear difference"``."""
+    if interval["low"] > 0:
+        return "better"
+    if interval["high"] < 0:
+        return "worse"
+    return "no clear difference"
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation of two equal-length sequences (average ranks for ties)."""
+    from scipy import stats
+
+    if len(x) != len(y) or len(x) < 3:
+        raise ValueError(f"spearman needs two sequences of one length >= 3, got {len(x)} and {len(y)}")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _slug(text: str) -> str:
+    keep = "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower()
+    return "-".join(part for part in keep.split("-") if part)
+
+
+def _key(**parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+class _Runs:
+    """The run cache: one JSON file per finished run."""
+
+    def __init__(self, out: Path, log: Callable[[str], None]) -> None:
+        self.out = out
+        self.log = log
+
+    def get(
+        self, stage: str, label: str, spec: dict[str, Any], compute: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        path = self.out / "runs" / stage / f"{_slug(label)}-{_key(**spec)}.json"
+        if path.exists():
+            record = json.loads(path.read_text())
+            if record.get("spec") == json.loads(json.dumps(spec, default=str)):
+                return record
+        start = time.perf_counter()
+        record = {"spec": spec, **compute()}
+        record["wall_s"] = time.perf_counter() - start
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record, indent=1, default=float) + "\n")
+        self.log(
+            f"  {stage:11s} {label:60s} {record['wall_s']:6.1f} s  MAP@R {100 * record.get('map@r', math.nan):5.1f}"
+        )
+        return record
+
+
+def _metrics(result: Any) -> dict[str, Any]:
+    row = result.row()
+    return {k: float(v) for k, v in row.items()}
+
+
+# --------------------------------------------------------------------------- the study
+
+
+@dataclass
+class _Context:
+    plan: StudyPlan
+    runs: _Runs
+    train: Any
+    test: Any
+    split: Any
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def _budget(plan: StudyPlan, steps: int, lr: float, **changes: Any) -> Any:
+    from dmlkit.experiment import Budget
+
+    return Budget(steps=steps, P=plan.P, K=plan.K, lr=lr, recipe="paper", **changes)
+
+
+def _stage_convergence(ctx: _Context) -> dict[str, Any]:
+    from dmlkit import zoo
+    from dmlkit.studies import convergence_curve
+
+    plan = ctx.plan
+    curves = {}
+    for name in plan.methods:
+        method = zoo.get_method(name)
+        spec = {"method": name, "steps": plan.convergence_steps, "eval_every": plan.eval_every, "lr": method.base_lr}
+
+        def compute(method: Any = method) -> dict[str, Any]:
+            curve = convergence_curve(
+                method, ctx.split, _budget(plan, plan.convergence_steps, method.base_lr), plan.eval_every
+            )
+            return {**curve.as_dict(), "map@r": curve.plateau.value}
+
+        curves[name] = ctx.runs.get("convergence", name, spec, compute)
+    reached = {n: c["plateau"]["step_at_level"] for n, c in curves.items()}
+    budget = max(step if step is not None else plan.convergence_steps for step in reached.values())
+    if plan.budget_cap:
+        budget = min(budget, plan.budget_cap)
+    return {
+        "steps": plan.convergence_steps,
+        "eval_every": plan.eval_every,
+        "curves": curves,
+        "step_at_95": reached,
+        "not_plateaued": [n for n, c in curves.items() if not c["plateau"]["plateaued"]],
+        "budget": int(budget),
+        "slowest": max(reached, key=lambda n: reached[n] if reached[n] is not None else math.inf),
+    }
+
+
+def _stage_search(ctx: _Context) -> dict[str, Any]:
+    from dmlkit import zoo
+    from dmlkit.studies import coordinate_trials
+
+    plan = ctx.plan
+    budget = ctx.results["convergence"]["budget"]
+    steps = max(plan.evaluations, round(budget * plan.search_fraction))
+    per_method = {}
+    for name in plan.methods:
+        method = zoo.get_method(name)
+
+        def run(trial: dict[str, float], method: Any = method) -> dict[str, Any]:
+            spec = {"method": method.name, "steps": steps, **trial}
+
+            def compute() -> dict[str, Any]:
+                knob = {k: v for k, v in trial.items() if k != "lr"}
+                result = zoo.train(
+                    method, ctx.split.train, ctx.split.validation, _budget(plan, steps, trial["lr"]), 0, settings=knob
+                )
+                return {**trial, "map@r": result.test_metrics["map@r"], "recall@1": result.test_metrics["recall@1"]}
+
+            label = f"{method.name} " + " ".join(f"{k}={v:g}" for k, v in trial.items())
+            return ctx.runs.get("search", label, spec, compute)
+
+        first = [run(t) for t in coordinate_trials(method)]
+        best_lr = max(first, key=lambda r: r["map@r"])["lr"]
+        second = [run(t) for t in coordinate_trials(method, lr=best_lr)]
+        trials = first + second
+        best = max(trials, key=lambda r: r["map@r"])
+        keep = ("lr", method.knob[0], "map@r", "recall@1")
+        per_method[name] = {
+            "knob": method.knob[0],
+            "paper_value": _paper_value(method),
+            "trials": [{k: t[k] for k in keep} for t in trials],
+            "best": {k: best[k] for k in keep},
+        }
+    return {"steps": steps, "trials_per_method": len(trials), "methods": per_method}
+
+
+def _paper_value(method: Any) -> float:
+    from dmlkit.studies import paper_knob_value
+
+    return paper_knob_value(method)
+
+
+def _tuned(ctx: _Context, name: str) -> tuple[float, dict[str, float]]:
+    best = ctx.results["search"]["methods"][name]["best"]
+    knob = ctx.results["search"]["methods"][name]["knob"]
+    return float(best["lr"]), {knob: best[knob]}
+
+
+def _train_held_out(
+    ctx: _Context,
+    stage: str,
+    name: str,
+    steps: int,
+    seed: int,
+    lr: float,
+    settings: dict[str, float],
+    p_switch: float = 0.0,
+) -> dict[str, Any]:
+    from dmlkit import zoo
+
+    spec = {"method": name, "steps": steps, "seed": seed, "lr": lr, "settings": settings, "p_switch": p_switch}
+
+    def compute() -> dict[str, Any]:
+        budget = _budget(ctx.plan, steps, lr, p_switch=p_switch)
+        result = zoo.train(name, ctx.train, ctx.test, budget, seed, settings=settings or None)
+        return {"method": name, "seed": seed, **_metrics(result)}
+
+    label = f"{name} {steps} steps seed {seed}" + (f" p_switch {p_switch:g}" if p_switch else "")
+    return ctx.runs.get(stage, label, spec, compute)
+
+
+_KEYS = ("map@r", "recall@1", "rho", "gap_map@r", "worst_class_recall@1", "train_s")
+
+
+def _summary(records: list[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {"seeds": len(records)}
+    for key in _KEYS:
+        values = np.array([r[key] for r in records if key in r], dtype=np.float64)
+        if values.size:
+            out[key] = float(values.mean())
+            out[key + "_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
+    return out
+
+
+def _stage_leaderboard(ctx: _Context) -> dict[str, Any]:
+    plan = ctx.plan
+    budget = ctx.results["convergence"]["budget"]
+    runs = {}
+    for name in plan.methods:
+        lr, settings = _tuned(ctx, name)
+        runs[name] = [_train_held_out(ctx, "leaderboard", name, budget, s, lr, settings) for s in plan.seeds]
+    summary = {n: _summary(r) for n, r in runs.items()}
+    leader = max(summary, key=lambda n: summary[n]["map@r"])
+    to_leader = {}
+    for name in plan.methods:
+        if name == leader:
+            continue
+        interval = paired_interval([r["map@r"] for r in runs[name]], [r["map@r"] for r in runs[leader]])
+        to_leader[name] = {**interval, "verdict": verdict(interval)}
+    return {
+        "budget": budget,
+        "seeds": list(plan.seeds),
+        "summary": summary,
+        "per_seed": {n: [{k: r[k] for k in ("seed", *_KEYS) if k in r} for r in rs] for n, rs in runs.items()},
+        "leader": leader,
+        "to_leader": to_leader,
+    }
+
+
+def _stage_stability(ctx: _Context) -> dict[str, Any]:
+    plan = ctx.plan
+    budget = ctx.results["convergence"]["budget"]
+    long = budget * plan.stability_factor
+    per_seed = ctx.results["leaderboard"]["per_seed"]
+    at_budget, at_long = {}, {}
+    for name in plan.methods:
+        lr, settings = _tuned(ctx, name)
+        records = [_train_held_out(ctx, "stability", name, long, s, lr, settings) for s in plan.stability_seeds]
+        at_long[name] = float(np.mean([r["map@r"] for r in records]))
+        at_budget[name] = float(np.mean([r["map@r"] for r in per_seed[name] if r["seed"] in plan.stability_seeds]))
+    names = list(plan.methods)
+    rho_s = spearman([at_budget[n] for n in names], [at_long[n] for n in names])
+    return {
+        "budget": budget,
+        "long_budget": long,
+        "seeds": list(plan.stability_seeds),
+        "map@r_at_budget": at_budget,
+        "map@r_at_long_budget": at_long,
+        "spearman": rho_s,
+        "passes": bool(rho_s >= 0.9),
+    }
+
+
+def _stage_rho(ctx: _Context) -> dict[str, Any]:
+    from dmlkit import zoo
+
+    plan = ctx.plan
+    budget = ctx.results["convergence"]["budget"]
+    out: dict[str, Any] = {"budget": budget, "p_switch": list(plan.p_switch), "seeds": list(plan.seeds), "methods": {}}
+    for name in plan.rho_methods:
+        lr = zoo.get_method(name).base_lr
+        runs = {
+            p: [_train_held_out(ctx, "rho", name, budget, s, lr, {}, p_switch=p) for s in plan.seeds]
+            for p in plan.p_switch
+        }
+        base = runs[0.0]
+        entry: dict[str, Any] = {"lr": lr, "summary": {str(p): _summary(r) for p, r in runs.items()}, "vs_p0": {}}
+        for p, records in runs.items():
+            if p == 0.0:
+                continue
+            m = paired_interval([r["map@r"] for r in records], [r["map@r"] for r in base])
+            rho = paired_interval([r["rho"] for r in records], [r["rho"] for r in base])
+            entry["vs_p0"][str(p)] = {"map@r": {**m, "verdict": verdict(m)}, "rho": {**rho, "verdict": verdict(rho)}}
+        out["methods"][name] = entry
+    verdicts = [v["map@r"]["verdict"] for e in out["methods"].values() for v in e["vs_p0"].values()]
+    out["counts"] = {v: verdicts.count(v) for v in ("better", "worse", "no clear difference")}
+    return out
+
+
+_RUNNERS = {
+    "convergence": _stage_convergence,
+    "search": _stage_search,
+    "leaderboard": _stage_leaderboard,
+    "stability": _stage_stability,
+    "rho": _stage_rho,
+}
+
+
+def _commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[1]
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "dmlkit"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def run_study(
+    out: str | Path = DEFAULT_OUT,
+    plan: StudyPlan | None = None,
+    stages: Sequence[str] = STAGES,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run ``stages`` of the study (each needs the ones before it; finished runs are reused from
+    ``out``) and write ``out/results.json`` after each. Returns its content."""
+    import torch
+
+    from dmlkit.data import split_validation_classes
+    from dmlkit.experiment import load_data
+
+    plan = plan or StudyPlan()
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
+    last = max(STAGES.index(s) for s in stages)
+    todo = STAGES[: last + 1]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, test = load_data("glyphs", smoke=plan.smoke)
+    ctx = _Context(plan, _Runs(out, log), train, test, split_validation_classes(train, plan.validation_classes))
+    path = out / "results.json"
+    started = time.perf_counter()
+    header = {
+        "command": "dmlkit results" + (" --smoke" if plan.smoke else ""),
+        "commit": _commit(),
+        "plan": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(plan).items()},
+        "data": {
+            "name": "glyphs",
+            "train_classes": ctx.split.train.num_classes,
+            "validation_classes": ctx.split.validation.num_classes,
+            "held_out_classes": test.num_classes,
+            "train_images": len(train),
+            "held_out_images": len(test),
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "processor": platform.machine(),
+            "threads": torch.get_num_threads(),
+        },
+    }
+    for stage in todo:
+        t = time.perf_counter()
+        log(f"stage {stage}")
+        ctx.results[stage] = {**_RUNNERS[stage](ctx), "wall_s": None}
+        ctx.results[stage]["wall_s"] = time.perf_counter() - t
+        payload = {
+            **header,
+            "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "wall_s": time.perf_counter() - started,
+            "stages": dict(ctx.results),
+        }
+        atomic_write_text(path, json.dumps(payload, indent=1, default=float) + "\n")
+        log(f"stage {stage} done in {ctx.results[stage]['wall_s']:.0f} s -> {path}")
+    return json.loads(path.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dmlkit results", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="every stage at a tiny budget (about a minute)")
+    parser.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT}; smoke: build/smoke-study)")
+    parser.add_argument("--stage", action="append", choices=STAGES, help="run up to this stage (default: all)")
+    parser.add_argument("--convergence-steps", type=int, default=None)
+    parser.add_argument("--budget-cap", type=int, default=None, help="the most steps the chosen budget may have")
+    args = parser.parse_args(argv)
+    plan = smoke_plan() if args.smoke else StudyPlan()
+    changes = {}
+    if args.convergence_steps:
+        changes["convergence_steps"] = args.convergence_steps
+    if args.budget_cap:
+        changes["budget_cap"] = args.budget_cap
+    if changes:
+        from dataclasses import replace
+
+        plan = replace(plan, **changes)
+    out = args.out or ("build/smoke-study" if args.smoke else DEFAULT_OUT)
+    try:
+        run_study(out, plan, args.stage or STAGES)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        print(f"dmlkit results: {error}", file=sys.stderr)
+        return 2
+    return 0
