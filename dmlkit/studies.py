@@ -35,13 +35,15 @@ LR_FACTORS = (1 / 3, 1.0, 3.0)
 
 @dataclass(frozen=True)
 class Curve:
-    """Validation metrics of one run, evaluated every few steps, and its plateau."""
+    """Validation metrics of one run, evaluated every few steps, and its plateau (``rho``: ρ@1 of
+    the validation embeddings at each evaluation)."""
 
     method: str
     steps: tuple[int, ...]
     map_at_r: tuple[float, ...]
     recall_at_1: tuple[float, ...]
     plateau: Plateau
+    rho: tuple[float, ...] = ()
     train_seconds: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,6 +52,7 @@ class Curve:
             "steps": list(self.steps),
             "map@r": list(self.map_at_r),
             "recall@1": list(self.recall_at_1),
+            "rho": list(self.rho),
             "plateau": vars(self.plateau),
             "train_s": self.train_seconds,
         }
@@ -88,6 +91,7 @@ def convergence_curve(
     steps = tuple(int(r["step"]) for r in records)
     map_at_r = tuple(float(r["map@r"]) for r in records)
     recall = tuple(float(r["recall@1"]) for r in records)
+    rho = tuple(float(r["rho"]) for r in records if "rho" in r)
     return Curve(
         method=method.name,
         steps=steps,
@@ -95,6 +99,7 @@ def convergence_curve(
         recall_at_1=recall,
         plateau=find_plateau(steps, map_at_r, tolerance=tolerance),
         train_seconds=result.history.train_seconds,
+        rho=rho if len(rho) == len(steps) else (),
     )
 
 
