@@ -43,8 +43,8 @@ class Curve:
     map_at_r: tuple[float, ...]
     recall_at_1: tuple[float, ...]
     plateau: Plateau
-    rho: tuple[float, ...] = ()
     train_seconds: float
+    rho: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
