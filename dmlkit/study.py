@@ -189,9 +189,9 @@ class _Runs:
         record["wall_s"] = time.perf_counter() - start
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(record, indent=1, default=float) + "\n")
-        self.log(
-            f"  {stage:11s} {label:60s} {record['wall_s']:6.1f} s  MAP@R {100 * record.get('map@r', math.nan):5.1f}"
-        )
+        value = record.get("map@r", math.nan)
+        value = value[-1] if isinstance(value, list) else value
+        self.log(f"  {stage:11s} {label:60s} {record['wall_s']:6.1f} s  MAP@R {100 * value:5.1f}")
         return record
 
 
@@ -233,7 +233,7 @@ def _stage_convergence(ctx: _Context) -> dict[str, Any]:
             curve = convergence_curve(
                 method, ctx.split, _budget(plan, plan.convergence_steps, method.base_lr), plan.eval_every
             )
-            return {**curve.as_dict(), "map@r": curve.plateau.value}
+            return curve.as_dict()
 
         curves[name] = ctx.runs.get("convergence", name, spec, compute)
     reached = {n: c["plateau"]["step_at_level"] for n, c in curves.items()}
