@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.dmlkit-installed
 FIGURES_ARGS ?=
 PYTEST_ARGS  ?=
 
-.PHONY: venv figures smoke test test-fast lint format lab clean-notebooks nbval help
+.PHONY: venv figures results smoke test test-fast lint format lab clean-notebooks nbval help
 
 help:
 	@echo "make figures   regenerate every figure (default budget) into figures/"
+	@echo "make results   the tuned, converged study notebook 07 reads, into figures/study/ (about 1.5 h; resumes)"
 	@echo "make smoke     run every notebook at the smoke budget into build/smoke-figures/"
 	@echo "make test      run the whole test suite (unit tests + every notebook at the smoke budget)"
 	@echo "make test-fast the unit tests only (no notebook runs; under 2 minutes)"
@@ -29,6 +30,12 @@ venv: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/dmlkit figures $(FIGURES_ARGS)
+
+# The study behind notebook 07 (dmlkit/study.py): finished runs are kept in figures/study/runs/,
+# so an interrupted run resumes where it stopped. RESULTS_ARGS: e.g. --smoke --out /tmp/study.
+RESULTS_ARGS ?=
+results: $(STAMP)
+	$(BIN)/dmlkit results $(RESULTS_ARGS)
 
 smoke: $(STAMP)
 	$(BIN)/dmlkit figures --smoke --out build/smoke-figures $(FIGURES_ARGS)

@@ -109,3 +109,18 @@ def test_summarise_seeds_and_leaderboard_table():
 def test_a_method_of_an_unknown_family_is_refused():
     with pytest.raises(ValueError, match="unknown family 'pairs' of 'x'; families: pair-based"):
         zoo.Method("x", "pairs", lambda c, d: None)
+
+
+def test_a_hyperbolic_runs_periodic_evaluations_rank_by_the_poincare_distance(small_glyphs):
+    """The last periodic evaluation is of the final model, so it must equal the final hyperbolic
+    metrics, not the Euclidean ranking of the same points."""
+    from dmlkit.evaluate import retrieval_metrics
+
+    train, test = small_glyphs
+    result = zoo.train("hyperbolic", train, test, Budget(steps=4, P=8, K=4, eval_every=2))
+    last = result.history.evaluations[-1]
+    assert last["step"] == 4
+    for key in ("map@r", "recall@1", "r_precision"):
+        assert last[key] == pytest.approx(result.test_metrics[key])
+    euclidean = retrieval_metrics(result.test_embeddings, result.test_labels, distance="euclidean")
+    assert set(euclidean) <= set(last)

@@ -92,12 +92,19 @@ def _synthesis_section(stem: str, payload: dict[str, Any], level: str = "##") ->
     board = payload.get("leaderboard")
     if board:
         settings = payload.get("settings", {})
+        study = settings.get("study")
+        origin = (
+            f" Every method tuned alike on validation classes and trained to the budget its convergence "
+            f"study chose, by `dmlkit results` at commit {study.get('commit', '?')} ({study.get('written', '?')})."
+            if study
+            else ""
+        )
         lines += [
             f"{level} Leaderboard ({_notebook_label(stem)})",
             "",
             f"One ConvNet, one P×K sampler, {settings.get('steps', '?')} steps, seeds {settings.get('seeds', '?')}; "
             "held-out classes; mean ± standard deviation over seeds; worst-class R@1 is the mean Recall@1 "
-            "of the worst 10% of the held-out classes.",
+            "of the worst 10% of the held-out classes." + origin,
             "",
             leaderboard_table(board["summary"], families=board.get("families")),
             "",
