@@ -35,7 +35,8 @@ def test_every_run_of_every_notebook_is_a_row(tmp_path):
             }
         )
     )
-    assert list(collect_results(tmp_path)) == ["01_pair_based", "02_proxy_based"]
+    write(tmp_path, "study", {"command": "dmlkit results", "stages": {"convergence": {}}})
+    assert list(collect_results(tmp_path)) == ["01_pair_based", "02_proxy_based"]  # the study is not a notebook
     text = results_markdown(tmp_path)
     assert "| 01_pair_based | MS | 10 | 4×2 | 90.0 | 60.0 | 60.0 | 0.500 | 70.0 | 10.0 | 2.0 |" in text
     assert "| 02_proxy_based | SoftTriple | 20 |" in text

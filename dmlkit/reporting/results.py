@@ -33,16 +33,21 @@ README_END = "<!-- results:end -->"
 
 def collect_results(figures_dir: str | Path) -> dict[str, dict[str, Any]]:
     """``{notebook stem: parsed results.json}`` for every ``<stem>/results.json`` under
-    ``figures_dir``, in name order. A file that is not valid JSON raises ``ValueError`` naming it."""
+    ``figures_dir``, in name order; the study of ``dmlkit results`` (``figures/study``, a file with
+    ``"stages"`` and no ``"notebook"``) is left out. A file that is not valid JSON raises
+    ``ValueError`` naming it."""
     figures_dir = Path(figures_dir)
     if not figures_dir.is_dir():
         raise FileNotFoundError(f"no figures folder at {figures_dir} (run `dmlkit figures` first)")
-    collected = {}
+    collected: dict[str, dict[str, Any]] = {}
     for path in sorted(figures_dir.glob("*/results.json")):
         try:
-            collected[path.parent.name] = json.loads(path.read_text())
+            payload = json.loads(path.read_text())
         except ValueError as exc:
             raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        if "stages" in payload and "notebook" not in payload:
+            continue  # the study of `dmlkit results` (figures/study), read by notebook 07, not a notebook's results
+        collected[path.parent.name] = payload
     return collected
 
 
