@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -180,12 +181,14 @@ def plot_metric_trajectories(
     (``histories[name]`` is a :class:`dmlkit.train.History` with periodic evaluations)."""
     fig = Figure(figsize=(5 * len(metrics), 3.8))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-    for name, history in histories.items():
+    # more runs than the default cycle's 10 colours: tab20, so no two lines share a colour
+    colors = matplotlib.colormaps["tab20"].colors if len(histories) > 10 else [None] * len(histories)
+    for (name, history), color in zip(histories.items(), colors):
         for ax, metric in zip(axes, metrics):
             points = [(e["step"], e[metric]) for e in history.evaluations if metric in e]
             if points:
                 style = "--" if "p_switch" in name else "-"
-                ax.plot(*zip(*points), style, marker="o", markersize=3, label=name)
+                ax.plot(*zip(*points), style, marker="o", markersize=3, label=name, color=color)
     for ax, metric in zip(axes, metrics):
         ax.set_xlabel("training step")
         ax.set_ylabel((labels or {}).get(metric, metric))

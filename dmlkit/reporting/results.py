@@ -99,8 +99,8 @@ def _synthesis_section(stem: str, payload: dict[str, Any], level: str = "##") ->
         settings = payload.get("settings", {})
         study = settings.get("study")
         origin = (
-            f" Every method tuned alike on validation classes and trained to the budget its convergence "
-            f"study chose, by `dmlkit results` at commit {study.get('commit', '?')} ({study.get('written', '?')})."
+            f" Every method tuned alike (the same trials, on validation classes), then trained for the study's "
+            f"budget, by `dmlkit results` at commit {study.get('commit', '?')} ({study.get('written', '?')})."
             if study
             else ""
         )
