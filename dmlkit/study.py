@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ import numpy as np
 
 from dmlkit.files import atomic_write_text
 
-__all__ = ["STAGES", "StudyPlan", "smoke_plan", "run_study", "paired_interval", "main"]
+__all__ = ["STAGES", "StudyPlan", "smoke_plan", "run_study", "paired_interval", "verdict", "main"]
 
 STAGES = ("convergence", "search", "leaderboard", "stability", "rho")
 
@@ -155,15 +155,6 @@ def verdict(interval: dict[str, float]) -> str:
     return "no clear difference"
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation of two equal-length sequences (average ranks for ties)."""
-    from scipy import stats
-
-    if len(x) != len(y) or len(x) < 3:
-        raise ValueError(f"spearman needs two sequences of one length >= 3, got {len(x)} and {len(y)}")
-    return float(stats.spearmanr(x, y).statistic)
-
-
 # --------------------------------------------------------------------------- runs
 
 
@@ -262,7 +253,7 @@ def _stage_convergence(ctx: _Context) -> dict[str, Any]:
 
 def _stage_search(ctx: _Context) -> dict[str, Any]:
     from dmlkit import zoo
-    from dmlkit.studies import coordinate_trials
+    from dmlkit.studies import coordinate_trials, paper_knob_value
 
     plan = ctx.plan
     budget = ctx.results["convergence"]["budget"]
@@ -292,17 +283,11 @@ def _stage_search(ctx: _Context) -> dict[str, Any]:
         keep = ("lr", method.knob[0], "map@r", "recall@1")
         per_method[name] = {
             "knob": method.knob[0],
-            "paper_value": _paper_value(method),
+            "paper_value": paper_knob_value(method),
             "trials": [{k: t[k] for k in keep} for t in trials],
             "best": {k: best[k] for k in keep},
         }
     return {"steps": steps, "trials_per_method": len(trials), "methods": per_method}
-
-
-def _paper_value(method: Any) -> float:
-    from dmlkit.studies import paper_knob_value
-
-    return paper_knob_value(method)
 
 
 def _tuned(ctx: _Context, name: str) -> tuple[float, dict[str, float]]:
@@ -349,13 +334,11 @@ _KEYS = (
 
 
 def _summary(records: list[dict[str, Any]]) -> dict[str, float]:
-    out: dict[str, float] = {"seeds": len(records)}
-    for key in _KEYS:
-        values = np.array([r[key] for r in records if key in r], dtype=np.float64)
-        if values.size:
-            out[key] = float(values.mean())
-            out[key + "_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
-    return out
+    """Mean ± std over the seeds of one method's runs (:func:`dmlkit.zoo.summarise_seeds`)."""
+    from dmlkit import zoo
+
+    (summary,) = zoo.summarise_seeds(records, keys=_KEYS).values()
+    return summary
 
 
 def _stage_leaderboard(ctx: _Context) -> dict[str, Any]:
@@ -395,7 +378,9 @@ def _stage_stability(ctx: _Context) -> dict[str, Any]:
         at_long[name] = float(np.mean([r["map@r"] for r in records]))
         at_budget[name] = float(np.mean([r["map@r"] for r in per_seed[name] if r["seed"] in plan.stability_seeds]))
     names = list(plan.methods)
-    rho_s = spearman([at_budget[n] for n in names], [at_long[n] for n in names])
+    from dmlkit.analysis import rank_correlation
+
+    rho_s = rank_correlation([at_budget[n] for n in names], [at_long[n] for n in names])
     return {
         "budget": budget,
         "long_budget": long,
@@ -508,7 +493,7 @@ def run_study(
     for stage in todo:
         t = time.perf_counter()
         log(f"stage {stage}")
-        ctx.results[stage] = {**_RUNNERS[stage](ctx), "wall_s": None}
+        ctx.results[stage] = _RUNNERS[stage](ctx)
         ctx.results[stage]["wall_s"] = time.perf_counter() - t
         payload = {
             **header,
@@ -546,8 +531,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset:
         changes["dataset"] = args.dataset
     if changes:
-        from dataclasses import replace
-
         plan = replace(plan, **changes)
     out = args.out or ("build/smoke-study" if args.smoke else DEFAULT_OUT)
     try:

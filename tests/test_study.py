@@ -94,15 +94,6 @@ def test_the_stability_check_is_spearman_of_the_order_at_the_budget_and_at_three
     assert stability["passes"] == (stability["spearman"] >= 0.9)
 
 
-def test_spearman_equals_the_rank_formula_without_ties():
-    x, y = [0.1, 0.5, 0.3, 0.9, 0.7], [1.0, 3.0, 2.0, 4.0, 6.0]
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    n = len(x)
-    assert study.spearman(x, y) == pytest.approx(1 - 6 * np.sum((rx - ry) ** 2) / (n * (n * n - 1)))
-    with pytest.raises(ValueError, match="length >= 3"):
-        study.spearman([1, 2], [1, 2])
-
-
 def test_the_paired_interval_is_the_t_interval_of_the_per_seed_differences():
     a, b = [0.62, 0.61, 0.65], [0.55, 0.55, 0.57]
     d = np.subtract(a, b)
