@@ -47,7 +47,22 @@ import numpy as np
 
 from dmlkit.files import atomic_write_text
 
-__all__ = ["STAGES", "StudyPlan", "smoke_plan", "run_study", "paired_interval", "verdict", "main"]
+__all__ = [
+    "STAGES",
+    "StudyPlan",
+    "Tuned",
+    "smoke_plan",
+    "run_study",
+    "read_study",
+    "tuned_settings",
+    "family_budget",
+    "budget_report",
+    "tuned_budget",
+    "family_tuning",
+    "paired_interval",
+    "verdict",
+    "main",
+]
 
 STAGES = ("convergence", "search", "leaderboard", "stability", "rho")
 
@@ -126,6 +141,137 @@ def smoke_plan() -> StudyPlan:
         P=8,
         K=4,
     )
+
+
+# --------------------------------------------------------------------------- reading a study
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """One method's winner of a study's search: the backbone learning rate and the loss's main
+    hyper-parameter (``settings``, for :func:`dmlkit.zoo.train`), chosen on validation classes at
+    ``search_steps``; ``step_at_95`` is the step at which the method's convergence curve (of
+    ``convergence_steps``) first reached 95 % of its plateau (``None``: not within that run)."""
+
+    method: str
+    lr: float
+    settings: dict[str, float]
+    search_steps: int
+    step_at_95: int | None
+    convergence_steps: int
+
+
+def read_study(study: str | Path | None = None, dataset: str | None = None) -> dict[str, Any]:
+    """The ``results.json`` of a ``dmlkit results`` run (a folder or the file; default
+    :data:`DEFAULT_OUT`), with its convergence and search stages. A missing file, a study that has
+    not run those stages, or one of another data set than ``dataset`` is a clear error."""
+    path = Path(study) if study is not None else DEFAULT_OUT
+    if path.is_dir() or path.suffix != ".json":
+        path = path / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no study results at {path.resolve()}: run `make results` (or `dmlkit results --out DIR`)"
+        )
+    content = json.loads(path.read_text())
+    stages = content.get("stages", {})
+    missing = [s for s in ("convergence", "search") if s not in stages]
+    if missing:
+        raise ValueError(f"{path} has not run the stage(s) {missing} yet: run `make results` again (it resumes)")
+    if dataset is not None and content["data"]["name"] != dataset:
+        raise ValueError(f"the study at {path} is of {content['data']['name']!r}, not of {dataset!r}")
+    return content
+
+
+def tuned_settings(study: str | Path | dict[str, Any] | None = None, dataset: str | None = None) -> dict[str, Tuned]:
+    """Every searched method's :class:`Tuned` winner, by zoo name (``study``: a
+    :func:`read_study` result, or a path for it)."""
+    content = study if isinstance(study, dict) else read_study(study, dataset)
+    stages = content["stages"]
+    reached = stages["convergence"]["step_at_95"]
+    steps = int(stages["search"]["steps"])
+    tuned = {}
+    for name, entry in stages["search"]["methods"].items():
+        best = entry["best"]
+        step = reached.get(name)
+        tuned[name] = Tuned(
+            name,
+            float(best["lr"]),
+            {entry["knob"]: best[entry["knob"]]},
+            steps,
+            None if step is None else int(step),
+            int(stages["convergence"]["steps"]),
+        )
+    return tuned
+
+
+def family_budget(tuned: dict[str, Tuned], methods: Sequence[str], cap: int | None = None) -> int:
+    """The steps at which every one of ``methods`` (those the study measured) has reached 95 % of
+    its plateau: the largest ``step_at_95`` among them (a method that never reached it counts
+    as the study's convergence run), at most ``cap``. The study's convergence rule, for one
+    family's comparison."""
+    measured = [tuned[m] for m in methods if m in tuned]
+    if not measured:
+        raise ValueError(f"the study measured none of {list(methods)}; it measured {sorted(tuned)}")
+    longest = max(t.step_at_95 if t.step_at_95 is not None else t.convergence_steps for t in measured)
+    return min(longest, cap) if cap else longest
+
+
+def budget_report(tuned: dict[str, Tuned], methods: Sequence[str], steps: int) -> str:
+    """One line for a family notebook: the step at which each of ``methods`` reached 95 % of its
+    plateau in the study, the study's budget for them (:func:`family_budget`), and those that
+    ``steps`` leaves short of it."""
+    measured = [m for m in methods if m in tuned]
+    if not measured:
+        return f"the study measured none of these methods; {steps} steps"
+
+    def reached(m: str) -> int:
+        t = tuned[m]
+        return t.step_at_95 if t.step_at_95 is not None else t.convergence_steps
+
+    line = "steps to 95 % of the plateau in the study: " + ", ".join(f"{m} {reached(m)}" for m in measured)
+    line += f"; the study's budget for them: {family_budget(tuned, measured)} steps; this run: {steps} steps"
+    short = [f"{m} ({reached(m)})" for m in measured if reached(m) > steps]
+    if short:
+        line += " — short of the plateau for " + ", ".join(short)
+    return line
+
+
+def tuned_budget(recipe: str, budget: Any, tuned: dict[str, Tuned]) -> tuple[Any, dict[str, float]]:
+    """``(budget, settings)`` to train the zoo method ``recipe`` (or a variant of it) with in a
+    family notebook: its official trainer's optimiser recipe (``Budget(recipe="paper")``) at the
+    study's tuned learning rate and loss setting when the study searched it, else at the method's
+    ``base_lr`` and the paper's setting (``{}``)."""
+    from dmlkit import zoo
+
+    method = zoo.get_method(recipe)
+    if recipe in tuned:
+        return budget.with_(lr=tuned[recipe].lr, recipe="paper", loss_lr=None), dict(tuned[recipe].settings)
+    return budget.with_(lr=method.base_lr, recipe="paper", loss_lr=None), {}
+
+
+def family_tuning(study: str | Path | None, dataset: str, default: str | Path) -> tuple[dict[str, Tuned], str]:
+    """What a family notebook trains its zoo recipes with: the :func:`tuned_settings` of
+    ``study`` (an explicit path: its errors are raised), or of the committed study at
+    ``default`` when there is one for ``dataset`` (else ``{}``, the papers' settings).
+    Returns the settings and one sentence saying where they come from."""
+    if study is not None:
+        content = read_study(study, dataset)
+    else:
+        try:
+            content = read_study(default, dataset)
+        except (FileNotFoundError, ValueError) as why:
+            return (
+                {},
+                f"no tuned settings for {dataset!r} ({why}): every recipe at its paper's setting and base learning rate",
+            )
+    tuned = tuned_settings(content)
+    stages = content["stages"]
+    sentence = (
+        f"tuned settings of the study `{content['command']}` at commit {content['commit']} "
+        f"(written {content['written']}; search of {stages['search']['trials_per_method']} trials per method "
+        f"at {stages['search']['steps']} steps on {content['data']['validation_classes']} validation classes)"
+    )
+    return tuned, sentence
 
 
 # --------------------------------------------------------------------------- statistics

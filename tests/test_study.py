@@ -132,3 +132,62 @@ def test_a_bad_plan_is_a_clear_error(tmp_path, capsys):
 def test_the_cli_runs_the_smoke_study(tmp_path):
     assert cli_main(["results", "--smoke", "--out", str(tmp_path), "--stage", "convergence"]) == 0
     assert "convergence" in json.loads((tmp_path / "results.json").read_text())["stages"]
+
+
+def test_tuned_settings_are_the_search_winners_and_the_convergence_steps(smoke_results):
+    out, results = smoke_results
+    tuned = study.tuned_settings(out, "glyphs")
+    search, convergence = results["stages"]["search"], results["stages"]["convergence"]
+    assert list(tuned) == list(search["methods"])
+    for name, entry in tuned.items():
+        best, knob = search["methods"][name]["best"], search["methods"][name]["knob"]
+        assert entry.lr == best["lr"] and entry.settings == {knob: best[knob]}
+        assert entry.step_at_95 == convergence["step_at_95"][name]
+        assert entry.search_steps == search["steps"] and entry.convergence_steps == convergence["steps"]
+    names = list(tuned)
+    reached = [t.step_at_95 if t.step_at_95 is not None else t.convergence_steps for t in tuned.values()]
+    assert study.family_budget(tuned, names) == max(reached) == convergence["budget"]
+    assert study.family_budget(tuned, names, cap=1) == 1
+    # a method the study did not measure does not count; none measured is an error
+    assert study.family_budget(tuned, [names[0], "ranked list"]) == reached[0]
+    with pytest.raises(ValueError, match="measured none"):
+        study.family_budget(tuned, ["ranked list"])
+
+
+def test_a_family_notebook_trains_a_searched_recipe_at_its_winner_and_others_at_the_paper(smoke_results):
+    from dmlkit.experiment import Budget
+
+    out, _ = smoke_results
+    tuned = study.tuned_settings(out)
+    name = next(iter(tuned))
+    budget, settings = study.tuned_budget(name, Budget(steps=7), tuned)
+    assert (budget.lr, budget.recipe, budget.steps, settings) == (tuned[name].lr, "paper", 7, tuned[name].settings)
+    budget, settings = study.tuned_budget("ranked list", Budget(steps=7, loss_lr=0.5), tuned)
+    assert (budget.lr, budget.recipe, budget.loss_lr, settings) == (
+        zoo.get_method("ranked list").base_lr,
+        "paper",
+        None,
+        {},
+    )
+    line = study.budget_report(tuned, [name, "ranked list"], 1)
+    assert f"{name} " in line and "short of the plateau" in line and "ranked list" not in line
+
+
+def test_a_missing_or_foreign_study_is_a_clear_error_or_the_papers_settings(smoke_results, tmp_path):
+    out, results = smoke_results
+    with pytest.raises(FileNotFoundError, match="make results"):
+        study.read_study(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="not of 'digits'"):
+        study.read_study(out, "digits")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "results.json").write_text(json.dumps({**results, "stages": {"convergence": {}}}))
+    with pytest.raises(ValueError, match=r"\['search'\]"):
+        study.read_study(partial)
+    # a notebook's default study: absent or of another data set -> the papers' settings, said so
+    tuned, sentence = study.family_tuning(None, "digits", out)
+    assert tuned == {} and "paper" in sentence and "digits" in sentence
+    tuned, sentence = study.family_tuning(None, "glyphs", out)
+    assert tuned == study.tuned_settings(out) and results["commit"] in sentence
+    with pytest.raises(FileNotFoundError):  # an explicit STUDY that is not there is the user's error
+        study.family_tuning(tmp_path / "nowhere", "glyphs", out)
