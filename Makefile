@@ -12,7 +12,7 @@ PYTEST_ARGS  ?=
 
 help:
 	@echo "make figures   regenerate every figure (default budget) into figures/"
-	@echo "make results   the tuned, converged study notebook 07 reads, into figures/study/ (about 1.5 h; resumes)"
+	@echo "make results   the tuned, converged study notebook 07 reads, into figures/study/ (about 2 h; resumes)"
 	@echo "make smoke     run every notebook at the smoke budget into build/smoke-figures/"
 	@echo "make test      run the whole test suite (unit tests + every notebook at the smoke budget)"
 	@echo "make test-fast the unit tests only (no notebook runs; under 2 minutes)"

@@ -191,3 +191,20 @@ def test_a_missing_or_foreign_study_is_a_clear_error_or_the_papers_settings(smok
     assert tuned == study.tuned_settings(out) and results["commit"] in sentence
     with pytest.raises(FileNotFoundError):  # an explicit STUDY that is not there is the user's error
         study.family_tuning(tmp_path / "nowhere", "glyphs", out)
+
+
+def test_a_budget_cap_binds_and_the_rule_budget_is_kept_beside_it(smoke_results, tmp_path):
+    import dataclasses
+    import shutil
+
+    out, results = smoke_results
+    shutil.copytree(out / "runs", tmp_path / "runs")  # the convergence runs are reused, not retrained
+    rule = results["stages"]["convergence"]["budget"]
+    assert study.StudyPlan().budget_cap is None  # the default follows the rule
+    capped = study.run_study(
+        tmp_path,
+        dataclasses.replace(study.smoke_plan(), budget_cap=rule - 1),
+        stages=["convergence"],
+        log=lambda _: None,
+    )["stages"]["convergence"]
+    assert (capped["budget"], capped["budget_by_rule"], capped["budget_cap"]) == (rule - 1, rule, rule - 1)
