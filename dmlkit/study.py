@@ -161,6 +161,11 @@ class Tuned:
     step_at_95: int | None
     convergence_steps: int
 
+    @property
+    def converged_by(self) -> int:
+        """``step_at_95``, or the whole convergence run for a method that never reached it."""
+        return self.step_at_95 if self.step_at_95 is not None else self.convergence_steps
+
 
 def read_study(study: str | Path | None = None, dataset: str | None = None) -> dict[str, Any]:
     """The ``results.json`` of a ``dmlkit results`` run (a folder or the file; default
@@ -213,7 +218,7 @@ def family_budget(tuned: dict[str, Tuned], methods: Sequence[str], cap: int | No
     measured = [tuned[m] for m in methods if m in tuned]
     if not measured:
         raise ValueError(f"the study measured none of {list(methods)}; it measured {sorted(tuned)}")
-    longest = max(t.step_at_95 if t.step_at_95 is not None else t.convergence_steps for t in measured)
+    longest = max(t.converged_by for t in measured)
     return min(longest, cap) if cap else longest
 
 
@@ -224,14 +229,9 @@ def budget_report(tuned: dict[str, Tuned], methods: Sequence[str], steps: int) -
     measured = [m for m in methods if m in tuned]
     if not measured:
         return f"the study measured none of these methods; {steps} steps"
-
-    def reached(m: str) -> int:
-        t = tuned[m]
-        return t.step_at_95 if t.step_at_95 is not None else t.convergence_steps
-
-    line = "steps to 95 % of the plateau in the study: " + ", ".join(f"{m} {reached(m)}" for m in measured)
+    line = "steps to 95 % of the plateau in the study: " + ", ".join(f"{m} {tuned[m].converged_by}" for m in measured)
     line += f"; the study's budget for them: {family_budget(tuned, measured)} steps; this run: {steps} steps"
-    short = [f"{m} ({reached(m)})" for m in measured if reached(m) > steps]
+    short = [f"{m} ({tuned[m].converged_by})" for m in measured if tuned[m].converged_by > steps]
     if short:
         line += " — short of the plateau for " + ", ".join(short)
     return line

@@ -146,6 +146,7 @@ def test_tuned_settings_are_the_search_winners_and_the_convergence_steps(smoke_r
         assert entry.search_steps == search["steps"] and entry.convergence_steps == convergence["steps"]
     names = list(tuned)
     reached = [t.step_at_95 if t.step_at_95 is not None else t.convergence_steps for t in tuned.values()]
+    assert reached == [t.converged_by for t in tuned.values()]
     assert study.family_budget(tuned, names) == max(reached) == convergence["budget"]
     assert study.family_budget(tuned, names, cap=1) == 1
     # a method the study did not measure does not count; none measured is an error
