@@ -438,9 +438,9 @@ def _stage_search(ctx: _Context) -> dict[str, Any]:
 
 
 def _tuned(ctx: _Context, name: str) -> tuple[float, dict[str, float]]:
-    best = ctx.results["search"]["methods"][name]["best"]
-    knob = ctx.results["search"]["methods"][name]["knob"]
-    return float(best["lr"]), {knob: best[knob]}
+    """The search's winner of ``name``, read as the family notebooks read it (:func:`tuned_settings`)."""
+    winner = tuned_settings({"stages": ctx.results})[name]
+    return winner.lr, winner.settings
 
 
 def _train_held_out(
