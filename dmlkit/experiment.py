@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from dmlkit.analysis import embedding_density, spectral_decay
+from dmlkit.data_fit import evaluation_sample
 from dmlkit.evaluate import embed, nmi, retrieval_metrics
 from dmlkit.files import atomic_write_text
 from dmlkit.models import ConvNet
@@ -41,6 +42,9 @@ __all__ = [
 
 #: Glyph-set size of the smoke budget: enough classes for P×K batches, small enough for seconds.
 SMOKE_GLYPHS = {"num_classes": 40, "images_per_class": 10}
+
+#: Images per class of every other data set at the smoke budget (a seeded, class-stratified sample).
+SMOKE_IMAGES_PER_CLASS = 40
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Budget:
     eval_every: int = 0
     p_switch: float = 0.0
     recipe: str = "shared"
+    eval_images: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "P", "K", "embedding_size"):
@@ -94,6 +99,12 @@ class Budget:
                 raise ValueError(f"Budget.{name} must be a positive finite number, got {value!r}")
         if not isinstance(self.p_switch, numbers.Real) or not 0.0 <= float(self.p_switch) <= 1.0:
             raise ValueError(f"Budget.p_switch must lie in [0, 1], got {self.p_switch!r}")
+        if self.eval_images is not None and (
+            isinstance(self.eval_images, bool)
+            or not isinstance(self.eval_images, numbers.Integral)
+            or self.eval_images < 4
+        ):
+            raise ValueError(f"Budget.eval_images must be None or an integer of at least 4, got {self.eval_images!r}")
         if self.recipe not in ("shared", "paper"):
             raise ValueError(f"Budget.recipe must be 'shared' or 'paper', got {self.recipe!r}")
         if self.recipe == "paper" and self.loss_lr is not None:
@@ -123,12 +134,17 @@ def protocol(smoke: bool = False) -> Budget:
 def load_data(name: str = "glyphs", smoke: bool = False, **options: Any) -> tuple[Any, Any]:
     """The (train, held-out) pair of a comparison: ``load(name, "train")`` and
     ``load(name, "test")`` with the same options (class-disjoint by default). With ``smoke`` the
-    glyph set shrinks to :data:`SMOKE_GLYPHS` so a notebook runs end to end in seconds."""
+    glyph set shrinks to :data:`SMOKE_GLYPHS`, and any other data set to a seeded sample of
+    :data:`SMOKE_IMAGES_PER_CLASS` images of each class, so a notebook runs end to end in seconds."""
     from dmlkit.data import load
 
     if smoke and name == "glyphs":
         options = {**SMOKE_GLYPHS, **options}
-    return load(name, split="train", **options), load(name, split="test", **options)
+    train, test = load(name, split="train", **options), load(name, split="test", **options)
+    if smoke and name != "glyphs":
+        train = evaluation_sample(train, SMOKE_IMAGES_PER_CLASS * train.num_classes)
+        test = evaluation_sample(test, SMOKE_IMAGES_PER_CLASS * test.num_classes)
+    return train, test
 
 
 @dataclass
@@ -218,6 +234,8 @@ def run_method(
             "ρ-regularisation is a constructor option of the distance-weighted losses "
             "(MarginLoss(..., p_switch=...), DistanceWeightedTripletLoss(p_switch=...)); see dmlkit.zoo.train"
         )
+    train_eval = evaluation_sample(train_data, budget.eval_images)
+    test_eval = evaluation_sample(test_data, budget.eval_images)
     seed_everything(seed)
     if model is None:
         model = model_fn(budget.embedding_size) if model_fn else ConvNet(budget.embedding_size)
@@ -226,7 +244,7 @@ def run_method(
     if budget.eval_every:
 
         def eval_fn(m: nn.Module) -> dict[str, float]:
-            e, l = embed_fn(m, test_data)
+            e, l = embed_fn(m, test_eval)
             metrics = eval_metrics_fn(e, l) if eval_metrics_fn else retrieval_metrics(e, l, distance=distance)
             metrics["rho"] = spectral_decay(e)
             return {k: float(v) for k, v in metrics.items()}
@@ -250,8 +268,8 @@ def run_method(
         progress=progress,
         description=name,
     )
-    train_embeddings, train_labels = embed_fn(model, train_data)
-    test_embeddings, test_labels = embed_fn(model, test_data)
+    train_embeddings, train_labels = embed_fn(model, train_eval)
+    test_embeddings, test_labels = embed_fn(model, test_eval)
     train_metrics = {
         k: float(v) for k, v in retrieval_metrics(train_embeddings, train_labels, distance=distance).items()
     }

@@ -97,6 +97,7 @@ class StudyPlan:
     smoke: bool = False
     P: int = 32
     K: int = 4
+    eval_images: int | None = None
 
     def __post_init__(self) -> None:
         from dmlkit import zoo
@@ -362,7 +363,7 @@ class _Context:
 def _budget(plan: StudyPlan, steps: int, lr: float, **changes: Any) -> Any:
     from dmlkit.experiment import Budget
 
-    return Budget(steps=steps, P=plan.P, K=plan.K, lr=lr, recipe="paper", **changes)
+    return Budget(steps=steps, P=plan.P, K=plan.K, lr=lr, recipe="paper", eval_images=plan.eval_images, **changes)
 
 
 def _stage_convergence(ctx: _Context) -> dict[str, Any]:
@@ -593,6 +594,36 @@ def _commit() -> str:
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
+def _fit_plan(plan: StudyPlan, train: Any, test: Any, log: Callable[[str], None]) -> tuple[StudyPlan, Any]:
+    """The plan fitted to the data (:mod:`dmlkit.data_fit`): at most half the training classes
+    (and at least 2) become validation classes, P×K fits the classes left for training, and large
+    evaluation sets are sampled. Each change is logged; the glyph set needs none."""
+    from dmlkit.data_fit import fit_batch, fit_to_data
+
+    changes: dict[str, Any] = {}
+    validation = min(plan.validation_classes, train.num_classes // 2)
+    if validation < 2:
+        raise ValueError(
+            f"{plan.dataset} has {train.num_classes} training classes: the study needs at least 4 "
+            "(2 validation classes for the search, 2 to train on)"
+        )
+    if validation != plan.validation_classes:
+        changes["validation_classes"] = validation
+        log(
+            f"{plan.dataset} has {train.num_classes} training classes: {validation} of them are validation classes "
+            f"(not {plan.validation_classes})"
+        )
+    P, K = fit_batch(plan.P, plan.K, min(train.num_classes - validation, test.num_classes))
+    if (P, K) != (plan.P, plan.K):
+        changes.update(P=P, K=K)
+        log(f"{plan.dataset}: P×K = {P}×{K} (the plan's {plan.P}×{plan.K} has more classes than a side has)")
+    budget = _budget(plan, 1, 1e-3)
+    fitted, test = fit_to_data(budget.with_(P=P, K=K), train, test, log=log)
+    if fitted.eval_images != plan.eval_images:
+        changes["eval_images"] = fitted.eval_images
+    return (replace(plan, **changes) if changes else plan), test
+
+
 def run_study(
     out: str | Path = DEFAULT_OUT,
     plan: StudyPlan | None = None,
@@ -615,6 +646,7 @@ def run_study(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train, test = load_data(plan.dataset, smoke=plan.smoke)
+    plan, test = _fit_plan(plan, train, test, log)
     ctx = _Context(plan, _Runs(out, log), train, test, split_validation_classes(train, plan.validation_classes))
     path = out / "results.json"
     started = time.perf_counter()

@@ -95,7 +95,7 @@ def load_cars196(
     root: str | os.PathLike[str] | None = None,
     split: str = "train",
     transform: TransformArg = "imagenet",
-    image_size: int = 224,
+    image_size: int | None = None,
     num_train_classes: int = 98,
 ) -> ImageFileDataset:
     """Load a split of Cars196 (Krause et al., 2013) in the metric-learning protocol.
@@ -108,7 +108,7 @@ def load_cars196(
             the error message); default ``<data_dir>/cars196``.
         split: ``"train"`` (classes ``1..num_train_classes``), ``"test"`` (the rest) or ``"all"``.
         transform: a callable, ``None`` or ``"imagenet"`` (default), as in :func:`load_cub200`.
-        image_size: output side of the ``"imagenet"`` transforms.
+        image_size: output side of the ``"imagenet"`` transforms (None: ``$DMLKIT_IMAGE_SIZE``, else 224).
         num_train_classes: the class boundary (98 in the standard protocol).
 
     Returns:

@@ -124,11 +124,27 @@ def check_split(split: str) -> None:
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
 
 
-def resolve_transform(transform: TransformArg, split: str, image_size: int) -> ImageTransform | None:
+#: The side of the ``"imagenet"`` transforms' output when a loader is given no ``image_size``.
+DEFAULT_IMAGE_SIZE = 224
+
+
+def image_size_from_env() -> int:
+    """``$DMLKIT_IMAGE_SIZE`` (so that notebooks, which pass no loader options, can train at a
+    smaller size, e.g. on a CPU), else :data:`DEFAULT_IMAGE_SIZE`; anything but an integer above
+    64 (smaller images get the ConvNet, not the ResNet) is an error."""
+    text = os.environ.get("DMLKIT_IMAGE_SIZE", "").strip()
+    if not text:
+        return DEFAULT_IMAGE_SIZE
+    if not text.isdigit() or int(text) <= 64:
+        raise ValueError(f"DMLKIT_IMAGE_SIZE must be an integer above 64 (the ResNet path), got {text!r}")
+    return int(text)
+
+
+def resolve_transform(transform: TransformArg, split: str, image_size: int | None) -> ImageTransform | None:
     if isinstance(transform, str):
         if transform != "imagenet":
             raise ValueError(f"transform must be a callable, None or 'imagenet', got {transform!r}")
-        return imagenet_transforms(train=split == "train", size=image_size)
+        return imagenet_transforms(train=split == "train", size=image_size or image_size_from_env())
     return transform
 
 

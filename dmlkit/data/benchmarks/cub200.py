@@ -38,7 +38,7 @@ def load_cub200(
     root: str | os.PathLike[str] | None = None,
     split: str = "train",
     transform: TransformArg = "imagenet",
-    image_size: int = 224,
+    image_size: int | None = None,
     num_train_classes: int = 100,
 ) -> ImageFileDataset:
     """Load a split of CUB-200-2011 (Wah et al., 2011) in the metric-learning protocol.
@@ -50,7 +50,7 @@ def load_cub200(
         transform: a callable applied to each RGB PIL image, ``None`` for the PIL image itself,
             or ``"imagenet"`` (default) for :func:`imagenet_transforms` (training pipeline for
             ``"train"``, evaluation pipeline otherwise).
-        image_size: output side of the ``"imagenet"`` transforms.
+        image_size: output side of the ``"imagenet"`` transforms (None: ``$DMLKIT_IMAGE_SIZE``, else 224).
         num_train_classes: the class boundary (100 in the standard protocol).
 
     Returns:

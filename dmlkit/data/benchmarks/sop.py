@@ -34,7 +34,7 @@ def load_sop(
     root: str | os.PathLike[str] | None = None,
     split: str = "train",
     transform: TransformArg = "imagenet",
-    image_size: int = 224,
+    image_size: int | None = None,
 ) -> ImageFileDataset:
     """Load a split of Stanford Online Products (Oh Song et al., CVPR 2016).
 
@@ -46,7 +46,7 @@ def load_sop(
             ``<data_dir>/sop``.
         split: ``"train"``, ``"test"`` or ``"all"``.
         transform: a callable, ``None`` or ``"imagenet"`` (default), as in :func:`load_cub200`.
-        image_size: output side of the ``"imagenet"`` transforms.
+        image_size: output side of the ``"imagenet"`` transforms (None: ``$DMLKIT_IMAGE_SIZE``, else 224).
 
     Returns:
         An :class:`ImageFileDataset`; labels contiguous within the split in official class order,
