@@ -11,9 +11,9 @@ said once, in one sentence:
 * **evaluation size** — retrieval metrics compare every item with every other one, and MAP@R
   looks at R = (class size − 1) neighbours, so 35,000 held-out Fashion-MNIST images would need a
   35,000 × 7,000 top-k; each evaluation set (held-out classes, and the training classes' copy
-  used for the generalisation gap and ρ) is a class-stratified sample of at most
-  :data:`EVAL_IMAGES` images, drawn with a fixed seed, so every method and seed is judged on the
-  same images.
+  used for the generalisation gap and ρ) is a sample of at most :data:`EVAL_IMAGES` images
+  (class-stratified, or whole classes where there are thousands, as in SOP), drawn with a fixed
+  seed, so every method and seed is judged on the same images.
 * **ways** — few-shot episodes use at most the classes there are (:func:`fit_ways`,
   :func:`fit_distractors`).
 
@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmlkit.checks import check_int
+
 __all__ = ["EVAL_IMAGES", "evaluation_sample", "fit_batch", "fit_distractors", "fit_to_data", "fit_ways"]
 
 #: The most images of one evaluation set: the size of the glyph set's held-out classes (200 × 30).
@@ -43,24 +45,35 @@ def _describe(data: Any) -> str:
 
 def evaluation_sample(data: Any, max_images: int | None, seed: int = 0) -> Any:
     """``data`` itself when it has at most ``max_images`` items (or ``max_images`` is ``None``),
-    else a class-stratified random subset of at most ``max_images`` items: every class keeps
-    ``max_images // classes`` items (all of a smaller class), drawn with ``seed``. Each class keeps
-    at least 2 items, so every query still has a positive; a cap too small for that is an error."""
+    else a seeded random subset of at most ``max_images`` items, so that every query keeps its
+    positives:
+
+    * with at least 2 items per class to spare (``max_images // classes >= 2``), every class keeps
+      that many items (all of a smaller class) — Fashion-MNIST's 5 classes of 7,000;
+    * with more classes than that (SOP: 11,316 held-out products of about 5 images), whole classes
+      are drawn at random for as long as they fit, as if the gallery had fewer products.
+
+    Fewer than 2 whole classes fitting is an error."""
     if max_images is None or len(data) <= max_images:
         return data
     labels = np.asarray(torch.as_tensor(data.labels).cpu())
     classes = np.unique(labels)
-    per_class = max_images // len(classes)
-    if per_class < 2:
-        raise ValueError(
-            f"an evaluation sample of {max_images} images leaves fewer than 2 of each of the {len(classes)} classes of "
-            f"{_describe(data)}: raise max_images to at least {2 * len(classes)}"
-        )
+    members = [np.flatnonzero(labels == c) for c in classes]
     rng = np.random.default_rng(seed)
-    chosen = []
-    for c in classes:
-        members = np.flatnonzero(labels == c)
-        chosen.append(members if len(members) <= per_class else np.sort(rng.choice(members, per_class, replace=False)))
+    per_class = max_images // len(classes)
+    if per_class >= 2:
+        chosen = [m if len(m) <= per_class else rng.choice(m, per_class, replace=False) for m in members]
+    else:
+        chosen, total = [], 0
+        for c in rng.permutation(len(classes)):
+            if total + len(members[c]) <= max_images:
+                chosen.append(members[c])
+                total += len(members[c])
+        if len(chosen) < 2:
+            raise ValueError(
+                f"an evaluation sample of {max_images} images of {_describe(data)} holds fewer than 2 whole classes: "
+                "raise max_images"
+            )
     return data.subset(np.sort(np.concatenate(chosen)))
 
 
@@ -74,24 +87,30 @@ def fit_batch(P: int, K: int, num_classes: int) -> tuple[int, int]:
     return num_classes, math.ceil(P * K / num_classes)
 
 
+def _fit_count(requested: int | None, default: int, most: int, minimum: int, what: str, short: str) -> tuple[int, bool]:
+    """``(count, fitted)``: ``requested`` when set (an integer >= ``minimum``, at most ``most``, else
+    a ``ValueError`` that starts ``"{what}={requested}: {short}"``), else ``default`` or, when
+    that is more than ``most``, ``most`` with ``fitted`` true (the caller says why)."""
+    if requested is not None:
+        requested = check_int(what, requested, minimum)
+        if requested > most:
+            raise ValueError(f"{what}={requested}: {short}; set {what} to at most {max(most, minimum)} (or None)")
+        return requested, False
+    if default > most:
+        return most, True
+    return default, False
+
+
 def fit_ways(requested: int | None, default: int, available: int, what: str, log: Callable[[str], None] = print) -> int:
     """Classes per episode: ``requested`` when set (an error if ``available`` classes cannot
     give it), else ``default`` or all ``available`` classes when there are fewer (said once)."""
-    if requested is not None:
-        if not isinstance(requested, int) or requested < 2:
-            raise ValueError(f"{what} must be an integer of at least 2 classes, got {requested!r}")
-        if requested > available:
-            raise ValueError(
-                f"{what}={requested}: the held-out data has only {available} classes; set {what} to at most {available} "
-                "(or None, to use all of them)"
-            )
-        return requested
     if available < 2:
         raise ValueError(f"{what}: episodes need at least 2 classes, the held-out data has {available}")
-    if default > available:
+    short = f"the held-out data has only {available} classes"
+    ways, fitted = _fit_count(requested, default, available, 2, what, short)
+    if fitted:
         log(f"{what}: the data has {available} held-out classes, so episodes are {available}-way (not {default}-way)")
-        return available
-    return default
+    return ways
 
 
 def fit_to_data(
@@ -119,8 +138,8 @@ def fit_to_data(
         sample = evaluation_sample(test_data, max_eval_images)
         log(
             f"{name} has {len(train_data):,} training and {len(test_data):,} held-out images: each evaluation uses a "
-            f"class-stratified sample of at most {max_eval_images:,} (held-out: {len(sample):,} images, "
-            f"{len(sample) // max(1, sample.num_classes):,} per class; the same images for every method and seed)"
+            f"sample of at most {max_eval_images:,} (held-out: {len(sample):,} images of {sample.num_classes:,} classes; "
+            "the same images for every method and seed)"
         )
         test_data = sample
     return (budget.with_(**changes) if changes else budget), test_data
@@ -133,21 +152,15 @@ def fit_distractors(
     the ``n_way`` episode classes, so at most ``available - n_way`` fit. ``requested`` when set (an
     error if it does not fit), else ``default`` or as many as fit (said once; 0 leaves the
     distractor setting out)."""
-    room = available - n_way
-    if requested is not None:
-        if not isinstance(requested, int) or requested < 0:
-            raise ValueError(f"N_DISTRACTORS must be a non-negative integer, got {requested!r}")
-        if requested > room:
-            raise ValueError(
-                f"N_DISTRACTORS={requested}: {n_way}-way episodes with {requested} distractor classes need "
-                f"{n_way + requested} classes, the data has {available} on one side; set it to at most {max(room, 0)}"
-            )
-        return requested
-    if default > room:
-        fitted = max(room, 0)
+    room = max(available - n_way, 0)
+    short = (
+        f"{n_way}-way episodes with {requested} distractor classes need {n_way + (requested or 0)} classes, "
+        f"the data has {available} on one side"
+    )
+    count, fitted = _fit_count(requested, default, room, 0, "N_DISTRACTORS", short)
+    if fitted:
         log(
-            f"N_DISTRACTORS: {n_way}-way episodes leave room for {fitted} distractor classes among {available}, "
-            + ("so the setting with distractors is left out" if fitted == 0 else f"so {fitted} (not {default})")
+            f"N_DISTRACTORS: {n_way}-way episodes leave room for {room} distractor classes among {available}, "
+            + ("so the setting with distractors is left out" if room == 0 else f"so {room} (not {default})")
         )
-        return fitted
-    return default
+    return count

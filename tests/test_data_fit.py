@@ -41,7 +41,7 @@ def test_fit_to_data_says_each_change_once_and_is_silent_on_the_glyphs():
     budget, sample = fit_to_data(Budget(), train, test, max_eval_images=1000, log=said.append)
     assert (budget.P, budget.K, budget.eval_images) == (5, 26, 1000)
     assert len(said) == 2 and "toy has 5 training classes: P×K = 5×26" in said[0]
-    assert "held-out: 1,000 images, 200 per class" in said[1]
+    assert "held-out: 1,000 images of 5 classes" in said[1]
     assert sample.class_counts().tolist() == [200] * 5
 
 
@@ -52,8 +52,18 @@ def test_the_evaluation_sample_is_stratified_seeded_and_keeps_small_classes_whol
     again = evaluation_sample(data, 60)
     assert torch.equal(sample.images, again.images)
     assert evaluation_sample(data, None) is data and evaluation_sample(data, 1000) is data
-    with pytest.raises(ValueError, match="fewer than 2 of each of the 3 classes"):
+    with pytest.raises(ValueError, match="holds fewer than 2 whole classes"):
         evaluation_sample(data, 5)
+
+
+def test_with_thousands_of_classes_the_evaluation_sample_draws_whole_classes():
+    data = dataset([5, 3, 6, 4] * 50)  # SOP-like: many small classes
+    sample = evaluation_sample(data, 100)
+    counts = sample.class_counts().tolist()
+    assert 95 <= len(sample) <= 100 and sample.num_classes >= 20
+    original = dict(zip(data.classes, data.class_counts().tolist(), strict=True))
+    assert counts == [original[name] for name in sample.classes]  # every kept class whole
+    assert torch.equal(sample.images, evaluation_sample(data, 100).images)
 
 
 def test_run_method_evaluates_on_the_sample_the_budget_names():
