@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from dmlkit.files import atomic_write_text
+from dmlkit.verdicts import NO_DIFFERENCE, NO_VERDICT, decide, paired_interval
 
 __all__ = [
     "STAGES",
@@ -279,28 +280,11 @@ def family_tuning(study: str | Path | None, dataset: str, default: str | Path) -
 # --------------------------------------------------------------------------- statistics
 
 
-def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean of the seed-paired differences ``a - b`` and its two-sided t-interval
-    (``n - 1`` degrees of freedom; NaN bounds for fewer than 2 pairs)."""
-    from scipy import stats
-
-    x = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError("paired_interval needs two equal-length, non-empty sequences")
-    mean = float(x.mean())
-    if x.size < 2:
-        return {"mean": mean, "low": math.nan, "high": math.nan, "n": 1}
-    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(x.size)}
-
-
 def verdict(interval: dict[str, float]) -> str:
-    """``"better"``/``"worse"`` when the interval excludes 0, else ``"no clear difference"``."""
-    if interval["low"] > 0:
-        return "better"
-    if interval["high"] < 0:
-        return "worse"
-    return "no clear difference"
+    """The kit's one verdict rule (:func:`dmlkit.verdicts.decide`): ``"better"``/``"worse"`` when the
+    paired interval excludes 0, ``"no clear difference"`` when it contains it, ``"no verdict"``
+    without an interval (a single seed)."""
+    return decide(interval)
 
 
 # --------------------------------------------------------------------------- runs
@@ -562,7 +546,7 @@ def _stage_rho(ctx: _Context) -> dict[str, Any]:
             entry["vs_p0"][str(p)] = {"map@r": {**m, "verdict": verdict(m)}, "rho": {**rho, "verdict": verdict(rho)}}
         out["methods"][name] = entry
     verdicts = [v["map@r"]["verdict"] for e in out["methods"].values() for v in e["vs_p0"].values()]
-    out["counts"] = {v: verdicts.count(v) for v in ("better", "worse", "no clear difference")}
+    out["counts"] = {v: verdicts.count(v) for v in ("better", "worse", NO_DIFFERENCE, NO_VERDICT)}
     return out
 
 

@@ -11,6 +11,7 @@ split alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -18,7 +19,7 @@ import torch
 from dmlkit.checks import check_int
 from dmlkit.data.base import LabelledDataset
 
-__all__ = ["ClassSplit", "split_validation_classes"]
+__all__ = ["EVALUATE_ON", "ClassSplit", "evaluation_split", "split_validation_classes"]
 
 
 class ClassSplit(NamedTuple):
@@ -84,3 +85,37 @@ def split_validation_classes(
         tuple((~is_validation).nonzero().flatten().tolist()),
         tuple(validation_classes.tolist()),
     )
+
+
+#: Where a notebook evaluates: the held-out test classes, or validation classes carved out of the
+#: training classes (for choosing a setting without looking at the test classes).
+EVALUATE_ON = ("test", "validation")
+
+
+def evaluation_split(
+    train_data: LabelledDataset,
+    test_data: LabelledDataset,
+    evaluate_on: str = "test",
+    validation: int | float = 0.2,
+    seed: int = 0,
+    log: Callable[[str], None] | None = print,
+) -> tuple[LabelledDataset, LabelledDataset]:
+    """``(train, evaluation)`` data for a notebook's ``EVALUATE_ON`` parameter.
+
+    ``"test"`` returns the pair unchanged. ``"validation"`` is for tuning: the training classes
+    are split by :func:`split_validation_classes` (``validation`` classes or share, ``seed``),
+    the model trains on the rest and is evaluated on the validation classes, so a setting is
+    chosen without the held-out classes (Musgrave et al., ECCV 2020, §3.2); one sentence says so.
+    """
+    if evaluate_on not in EVALUATE_ON:
+        raise ValueError(f"EVALUATE_ON must be one of {EVALUATE_ON}, got {evaluate_on!r}")
+    if evaluate_on == "test":
+        return train_data, test_data
+    split = split_validation_classes(train_data, validation=validation, seed=seed)
+    if log is not None:
+        log(
+            f"EVALUATE_ON='validation': training on {split.train.num_classes} of the {train_data.num_classes} "
+            f"training classes and evaluating on the other {split.validation.num_classes} (validation classes); "
+            "the held-out test classes are not used"
+        )
+    return split.train, split.validation
