@@ -11,7 +11,9 @@ kernel starts.
 Nothing a run cannot finish is published. A notebook renders into a staging folder beside
 ``DIR/<stem>/`` (:mod:`dmlkit.files`); only when it succeeds does that folder replace
 ``DIR/<stem>/`` in one rename, and only then are its entries in ``DIR/runs.json`` (wall times) and
-``DIR/results.md`` (:mod:`dmlkit.reporting`) rewritten, each atomically. A notebook that fails, runs
+``DIR/results.md`` (:mod:`dmlkit.reporting`) rewritten, each atomically. The folder also holds the
+executed notebook, ``DIR/<stem>/<stem>.ipynb`` with every output (images compacted to keep it
+under 3 MB, :mod:`dmlkit.executed_copy`), for readers of the repository page. A notebook that fails, runs
 past ``--timeout`` or is interrupted (Ctrl-C, SIGTERM) leaves the previous figures, results and
 run record exactly as they were; the summary says what happened and where the executed notebook
 (``build/notebooks/``, git-ignored) shows it. The exit code is 0 when every notebook succeeded, 1
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dmlkit.executed_copy import compact_notebook
 from dmlkit.files import (
     atomic_write_text,
     remove_stale_staging,
@@ -208,6 +211,12 @@ def run_notebook(
             return NotebookRun(path.stem, seconds, "failed", output, error=error)
         # The executed notebook names the staging folder as OUT_DIR; show the real one instead.
         _rewrite_out_dir(output, staging, destination)
+        # The reader's copy: the executed notebook beside its figures, images compacted (< 3 MB).
+        try:
+            compact_notebook(output, staging / path.name)
+        except (OSError, ValueError) as error:
+            seconds = time.perf_counter() - started
+            return NotebookRun(path.stem, seconds, "failed", output, error=f"could not keep the executed copy: {error}")
         replace_directory(staging, destination)
     figures = sorted(p for p in destination.rglob("*") if p.is_file())
     return NotebookRun(path.stem, seconds, "ok", output, figures)

@@ -270,3 +270,42 @@ def test_an_unusable_out_folder_is_a_one_line_error(notebooks, tmp_path, capsys,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("dmlkit figures: error: --out")
     assert "is a file, not a folder" in err or "cannot be written" in err
+
+
+def test_the_executed_notebook_is_kept_beside_its_figures(notebooks, tmp_path):
+    out = tmp_path / "figs"
+    code = main(["--notebooks", str(notebooks), "--only", "00_good", "--out", str(out), "--build", str(tmp_path / "b")])
+    assert code == 0
+    kept = nbformat.read(str(out / "00_good" / "00_good.ipynb"), as_version=4)
+    assert kept.cells[-1].execution_count is not None  # executed, outputs kept
+    assert any(str(out / "00_good") in c.source for c in kept.cells)  # OUT_DIR names the real folder
+
+
+def test_compact_notebook_shrinks_images_under_the_limit(tmp_path):
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from dmlkit.executed_copy import compact_notebook
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((400, 600, 3)) * 255).astype("uint8")  # noise: the hardest image to compress
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("plot()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
+    nb.cells = [nbformat.v4.new_code_cell("plot()", outputs=cell.outputs) for _ in range(4)]
+    source = tmp_path / "big.ipynb"
+    nbformat.write(nb, source)
+    assert source.stat().st_size > 2_000_000
+    size = compact_notebook(source, tmp_path / "small.ipynb", max_bytes=600_000)
+    assert size <= 600_000 and (tmp_path / "small.ipynb").stat().st_size == size
+    small = nbformat.read(str(tmp_path / "small.ipynb"), as_version=4)
+    image = Image.open(io.BytesIO(base64.b64decode(small.cells[0].outputs[0]["data"]["image/png"])))
+    assert image.mode == "P" and image.width < 600  # palette PNG, scaled down to fit
+    with pytest.raises(ValueError, match="limit is 0.0 MB"):
+        compact_notebook(source, tmp_path / "none.ipynb", max_bytes=10)

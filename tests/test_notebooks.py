@@ -5,7 +5,9 @@ This is the check `pytest --nbval-lax` makes (``make nbval``), done on the same 
 that proves the notebook works, so each notebook executes once in the test suite. The same run
 checks that a reader sees every figure: each PNG the notebook saves to ``OUT_DIR`` is also an
 ``image/png`` output of the executed notebook (the same bytes, as :func:`dmlkit.plots.show`
-publishes them), and no output is a bare ``<Figure size ...>`` text in place of a picture.
+publishes them), and no output is a bare ``<Figure size ...>`` text in place of a picture. The
+executed copy kept beside the figures (``<stem>/<stem>.ipynb``) exists, is under 3 MB and shows
+the images, and every formula the run prints as Markdown typesets with KaTeX.
 """
 
 import base64
@@ -15,7 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from dmlkit.executed_copy import MAX_BYTES
 from dmlkit.figures import run_notebook
+from tests.test_formulas import control_characters, formulas, typeset
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -69,6 +73,27 @@ def test_notebook_smoke_run(path, tmp_path):
     assert not bare_figure_texts(executed_cells), (
         f"{path.name}: a figure printed as text instead of an image: {bare_figure_texts(executed_cells)}"
     )
+
+    kept = figure_dir / path.name  # the reader's copy beside the figures (dmlkit.executed_copy)
+    assert kept.exists() and kept.stat().st_size < MAX_BYTES, (
+        f"{path.name}: no executed copy under 3 MB in {figure_dir}"
+    )
+    assert shown_images(nbformat.read(kept, as_version=4).cells), f"{kept} holds no image"
+
+    # The Markdown the run prints (tables, verdicts) typesets too.
+    printed = [
+        {"where": f"output of cell {i}", "tex": tex, "display": display}
+        for i, cell in enumerate(executed_cells)
+        for output in cell.get("outputs", [])
+        for tex, display in formulas(output.get("data", {}).get("text/markdown", ""))
+    ]
+    if printed:
+        failures = typeset(printed) + [
+            {"where": p["where"], "tex": p["tex"], "error": "control character"}
+            for p in printed
+            if control_characters(p["tex"])
+        ]
+        assert not failures, f"{path.name}: printed formulas that do not typeset: {failures}"
 
     executed = {c.source: c for c in executed_cells}
     golden = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and MARKER in c.source]
