@@ -56,7 +56,7 @@ format: $(STAMP)
 
 # nbval's own run of the notebooks' golden text cells (the test suite checks them too).
 nbval: $(STAMP)
-	DMLKIT_SMOKE=1 DMLKIT_FIGURES=$(CURDIR)/build/nbval-figures $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
+	DMLKIT_HEADLESS=1 DMLKIT_SMOKE=1 DMLKIT_FIGURES=$(CURDIR)/build/nbval-figures $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
 
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name dmlkit --display-name "Python (dmlkit)"

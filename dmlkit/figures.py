@@ -194,6 +194,7 @@ def run_notebook(
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=dict(os.environ, DMLKIT_HEADLESS="1"),  # explorers draw once, text progress bars
             )
             try:
                 code = process.wait(timeout=timeout)

@@ -49,6 +49,7 @@ class History:
         train_seconds: time spent in training steps (evaluations excluded).
         images_seen: images that went through the model in training.
         settings: the arguments of the run, for the results files.
+        interrupted_at: the step at which the kernel was interrupted (``None``: ran to the end).
     """
 
     steps: list[int] = field(default_factory=list)
@@ -57,6 +58,7 @@ class History:
     train_seconds: float = 0.0
     images_seen: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    interrupted_at: int | None = None
 
     @property
     def images_per_second(self) -> float:
@@ -72,20 +74,19 @@ class History:
 
 
 def progress_bar(total: int, description: str, enabled: bool = True) -> Any:
-    """A tqdm bar: the notebook widget when running in Jupyter with ipywidgets, else text."""
+    """A tqdm bar: the notebook widget in a live JupyterLab session (:func:`dmlkit.live.is_live`),
+    else text — a widget bar in a headless run's executed notebook would stay frozen at 0 %."""
     from tqdm import tqdm as text_tqdm
+
+    from dmlkit.live import is_live
 
     if not enabled:
         return text_tqdm(total=total, disable=True)
-    in_kernel = "ipykernel" in sys.modules
-    if in_kernel:
-        try:
-            import ipywidgets  # noqa: F401
-            from tqdm.notebook import tqdm as notebook_tqdm
+    if is_live():
+        from tqdm.notebook import tqdm as notebook_tqdm
 
-            return notebook_tqdm(total=total, desc=description)
-        except ImportError:
-            pass
+        return notebook_tqdm(total=total, desc=description)
+    in_kernel = "ipykernel" in sys.modules
     return text_tqdm(total=total, desc=description, file=sys.stdout, mininterval=2.0, ascii=in_kernel)
 
 
@@ -149,6 +150,7 @@ def fit(
     progress: bool = True,
     description: str | None = None,
     sampler: Any = None,
+    monitor: Any = None,
 ) -> History:
     """Train ``model`` with ``loss`` on P×K batches of ``train_data``.
 
@@ -186,6 +188,13 @@ def fit(
         sampler: a batch sampler (an iterable of index lists, e.g.
             :class:`~dmlkit.data.samplers.CategoryPKSampler`) used instead of the default
             ``PKSampler(labels, P, K)``; it is iterated again when exhausted until ``steps``.
+        monitor: a :class:`dmlkit.live.TrainingMonitor` (or any object with ``update(history)``
+            and ``close(history)``): called after every evaluation and at the end; live in
+            JupyterLab it redraws the loss and held-out metrics in place.
+
+    Interrupting the kernel (Ctrl-C, JupyterLab's stop button) ends the run early instead of
+    losing it: the model is evaluated as it is, ``History.interrupted_at`` records the step, and
+    the history is returned (interrupt again to stop the cell).
 
     Returns:
         The :class:`History` of the run. The model is left on ``device`` in eval mode.
@@ -258,39 +267,61 @@ def fit(
     loss.train()
     started = time.perf_counter()
     evaluation_seconds = 0.0
-    for step, (images, batch_labels) in enumerate(_batches(train_data, batches, device), start=1):
-        if augment:
-            images = random_affine(images, generator)
-        value = loss(model(images), batch_labels)
-        if not torch.isfinite(value):
-            bar.close()
-            raise FloatingPointError(
-                f"the loss became {value.item()} at step {step} of {steps} "
-                f"({type(loss).__name__}, lr={lr}); lower the learning rate or check the inputs"
-            )
-        optim.zero_grad(set_to_none=True)
-        value.backward()
-        if step <= frozen_steps:
-            apply_warmup(groups)
-        clip_gradients(recipe, trained)
-        if scheduled:
-            set_learning_rates(optim, lr_factor(recipe, step, steps))
-        optim.step()
-        history.images_seen += images.shape[0]
-        if step % log_every == 0 or step == steps:
+    step = 0
+    try:
+        for step, (images, batch_labels) in enumerate(_batches(train_data, batches, device), start=1):
+            if augment:
+                images = random_affine(images, generator)
+            value = loss(model(images), batch_labels)
+            if not torch.isfinite(value):
+                bar.close()
+                raise FloatingPointError(
+                    f"the loss became {value.item()} at step {step} of {steps} "
+                    f"({type(loss).__name__}, lr={lr}); lower the learning rate or check the inputs"
+                )
+            optim.zero_grad(set_to_none=True)
+            value.backward()
+            if step <= frozen_steps:
+                apply_warmup(groups)
+            clip_gradients(recipe, trained)
+            if scheduled:
+                set_learning_rates(optim, lr_factor(recipe, step, steps))
+            optim.step()
+            history.images_seen += images.shape[0]
+            if step % log_every == 0 or step == steps:
+                history.steps.append(step)
+                history.losses.append(float(value.detach()))
+                bar.set_postfix(loss=f"{history.losses[-1]:.4f}", refresh=False)
+            bar.update(1)
+            if eval_fn is not None and ((eval_every and step % eval_every == 0) or step == steps):
+                tick = time.perf_counter()
+                record = {"step": step, **eval_fn(model)}
+                history.evaluations.append(record)
+                evaluation_seconds += time.perf_counter() - tick
+                if monitor is not None:
+                    monitor.update(history)
+                model.train()
+                loss.train()
+    except KeyboardInterrupt:
+        # Stopped from the notebook: keep what was trained, evaluate it as it is.
+        history.interrupted_at = step
+        bar.close()
+        print(
+            f"interrupted at step {step} of {steps}: keeping the model as trained so far "
+            "(interrupt again to stop the cell)",
+            flush=True,
+        )
+        if history.steps and history.steps[-1] != step and "value" in locals():
             history.steps.append(step)
             history.losses.append(float(value.detach()))
-            bar.set_postfix(loss=f"{history.losses[-1]:.4f}", refresh=False)
-        bar.update(1)
-        if eval_fn is not None and ((eval_every and step % eval_every == 0) or step == steps):
+        if eval_fn is not None and step > 0 and (not history.evaluations or history.evaluations[-1]["step"] != step):
             tick = time.perf_counter()
-            record = {"step": step, **eval_fn(model)}
-            history.evaluations.append(record)
+            history.evaluations.append({"step": step, **eval_fn(model)})
             evaluation_seconds += time.perf_counter() - tick
-            model.train()
-            loss.train()
     bar.close()
     history.train_seconds = time.perf_counter() - started - evaluation_seconds
+    if monitor is not None:
+        monitor.close(history)
     model.eval()
     loss.eval()
     return history

@@ -13,6 +13,7 @@ import pytest
 
 from dmlkit.data import fashion_mnist as fm
 from dmlkit.figures import run_notebook
+from dmlkit.parameters import notebook_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -39,7 +40,10 @@ def test_notebook_runs_on_small_dataset(path: Path, dataset: str, tmp_path: Path
         pytest.skip(
             "Fashion-MNIST is not on disk: `apt-get install dataset-fashion-mnist` puts it in /usr/share/datasets"
         )
-    run = run_notebook(path, tmp_path / "figures", tmp_path / "build", {"DATASET": dataset}, smoke=True)
+    parameters = {"DATASET": dataset}
+    if "SEEDS" in notebook_parameters(path):
+        parameters["SEEDS"] = 1  # the verdicts' seeds are exercised on the glyphs (tests/test_notebooks.py)
+    run = run_notebook(path, tmp_path / "figures", tmp_path / "build", parameters, smoke=True)
     assert run.ok, f"{path.name} on {dataset} failed:\n{run.error}"
     figure_dir = tmp_path / "figures" / path.stem
     assert list(figure_dir.glob("*.png")), f"{path.name} wrote no figure"

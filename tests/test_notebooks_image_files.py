@@ -67,7 +67,7 @@ def test_notebook_01_runs_on_an_image_file_tree(dataset, make_tree, tmp_path, mo
     monkeypatch.setenv("DMLKIT_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("DMLKIT_BACKBONE", "resnet18")
     monkeypatch.setenv("DMLKIT_IMAGE_SIZE", "72")
-    run = run_notebook(NOTEBOOK, tmp_path / "figures", tmp_path / "build", {"DATASET": dataset}, smoke=True)
+    run = run_notebook(NOTEBOOK, tmp_path / "figures", tmp_path / "build", {"DATASET": dataset, "SEEDS": 1}, smoke=True)
     assert run.ok, f"01 on a {dataset} tree failed:\n{run.error}"
     results = json.loads((tmp_path / "figures" / NOTEBOOK.stem / "results.json").read_text())
     assert results["settings"]["dataset"] == dataset
