@@ -58,9 +58,15 @@ format: $(STAMP)
 nbval: $(STAMP)
 	DMLKIT_HEADLESS=1 DMLKIT_SMOKE=1 DMLKIT_FIGURES=$(CURDIR)/build/nbval-figures $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/
 
+# As root (a container) JupyterLab refuses to start without --allow-root; kernels talk over IPC
+# sockets in build/kernels (local files, no unencrypted TCP). LAB_ARGS: e.g. --no-browser --port=8890.
+LAB_ARGS ?=
+LAB_DIR  ?= notebooks/
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name dmlkit --display-name "Python (dmlkit)"
-	$(BIN)/jupyter lab notebooks/
+	@mkdir -p build/kernels
+	$(BIN)/jupyter lab $(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root,) \
+		--KernelManager.transport=ipc --KernelManager.ip=$(CURDIR)/build/kernels/kernel $(LAB_ARGS)
 
 # Strip outputs from the notebooks, keeping the text of NBVAL_CHECK_OUTPUT cells.
 clean-notebooks: $(STAMP)

@@ -38,6 +38,25 @@ def _exit_with_parent(interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def ipc_kernel_manager(folder: str) -> type:
+    """A kernel manager class whose kernels talk over IPC sockets in ``folder`` instead of TCP.
+
+    The kernel and this process share the machine, so a local socket file is enough; over TCP
+    ipykernel warns once per kernel that the traffic is unencrypted, which would be the only
+    line of a headless run that is not the kit's own."""
+    import os
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(folder, "kernel"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -47,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     _exit_with_parent()
     with open(argv[0], encoding="utf-8") as handle:
         spec = json.load(handle)
+    import tempfile
+
     import papermill
 
+    sockets = tempfile.mkdtemp(prefix="dmlkit-kernel-")
     try:
         papermill.execute_notebook(
             spec["input"],
@@ -58,11 +80,16 @@ def main(argv: list[str] | None = None) -> int:
             cwd=spec["cwd"],
             progress_bar=False,
             log_output=False,
+            kernel_manager_class=ipc_kernel_manager(sockets),
         )
     except papermill.PapermillExecutionError:
         return 1  # the error is in the executed notebook, where the caller reads it
     except KeyboardInterrupt:
         return 130
+    finally:
+        import shutil
+
+        shutil.rmtree(sockets, ignore_errors=True)
     return 0
 
 

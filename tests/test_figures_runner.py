@@ -136,7 +136,7 @@ def run_figures(folder, out, tmp_path, *extra):
 def test_a_good_run_replaces_the_whole_folder_and_its_records(committed, tmp_path):
     folder, out = committed
     assert run_figures(folder, out, tmp_path, "--param", "EXTRA=5") == 0
-    assert tree(out / "00_nb").keys() == {"figure.png", "results.json"}  # nothing of the old run is left
+    assert tree(out / "00_nb").keys() == {"figure.png", "results.json", "00_nb.ipynb"}  # nothing of the old run is left
     assert (out / "00_nb" / "figure.png").read_bytes() == b"good figure 5"
     assert "| 00_nb | toy | 5 |" in (out / "results.md").read_text()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
