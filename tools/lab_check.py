@@ -17,95 +17,16 @@ downloads a browser from outside and does not work here).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import secrets
-import socket
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lab as lab_tools
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_lab(port: int, token: str, figures: Path) -> subprocess.Popen:
-    env = dict(os.environ, DMLKIT_SMOKE="1", DMLKIT_FIGURES=str(figures))
-    # Every cell rendered (JupyterLab 4 otherwise skips off-screen cells), no news pop-up.
-    settings = figures / "lab-settings"
-    for plugin, values in {
-        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    }.items():
-        folder, name = plugin.rsplit("/", 1)
-        (settings / folder).mkdir(parents=True, exist_ok=True)
-        (settings / folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        f"--port={port}",
-        "--ip=127.0.0.1",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
-        "--ServerApp.allow_root=True",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={figures / 'lab-workspaces'}",
-    ]
-    lab = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return lab
-        time.sleep(0.5)
-    lab.kill()
-    raise RuntimeError("JupyterLab did not start within 60 s")
-
-
-def run_notebook(page, url: str, timeout: float) -> None:
-    """Open the notebook, wait for its kernel, Run All Cells, wait until no cell is running."""
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-StatusBar-Widget:has-text('Idle')", timeout=120_000)
-    prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
-    for _ in range(3):  # a click before the kernel is really ready can be lost: try again
-        page.click("li.lm-MenuBar-item:has-text('Run')")
-        page.click("li.lm-Menu-item:has-text('Run All Cells')")
-        for _ in range(20):
-            page.wait_for_timeout(500)
-            if any(t.strip() not in ("[ ]:", "") for t in prompts.all_inner_texts()):
-                break
-        else:
-            continue
-        break
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not page.locator(".jp-InputPrompt:has-text('[*]')").count():
-            page.wait_for_timeout(1000)  # the last outputs arrive after the prompt changes
-            if not page.locator(".jp-InputPrompt:has-text('[*]')").count():
-                return
-        page.wait_for_timeout(1000)
-    raise TimeoutError(f"cells still running after {timeout:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,53 +35,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lab-check")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook")
     args = parser.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-
+    reason = lab_tools.missing()
+    if reason:
+        print(f"cannot run: {reason}")
+        return 2
     stems = args.stems or sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     args.out.mkdir(parents=True, exist_ok=True)
-    port, token = free_port(), secrets.token_hex(16)
     failures = 0
-    with tempfile.TemporaryDirectory() as figures:
-        lab = start_lab(port, token, Path(figures))
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                for stem in stems:
-                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                    started = time.perf_counter()
-                    try:
-                        run_notebook(
-                            page,
-                            f"http://127.0.0.1:{port}/lab/workspaces/check-{stem}/tree/{stem}.ipynb?reset&token={token}",
-                            args.timeout,
-                        )
-                    except Exception as exc:  # report and go on with the next notebook
-                        print(f"{stem}: did not finish: {exc}")
-                        failures += 1
-                    seconds = time.perf_counter() - started
-                    images = page.locator(".jp-OutputArea-output img").count()
-                    bare = page.locator(".jp-OutputArea-output pre:has-text('<Figure size')").count()
-                    errors = page.locator(
-                        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')"
-                    ).count()
-                    saved = len([p for p in (Path(figures) / stem).rglob("*.png")])
-                    page.screenshot(path=str(args.out / f"{stem}.png"))
-                    for i in range(images):  # each figure as the reader sees it, scaled to the cell
-                        image = page.locator(".jp-OutputArea-output img").nth(i)
-                        image.scroll_into_view_if_needed(timeout=10_000)
-                        image.screenshot(path=str(args.out / f"{stem}-figure{i}.png"), timeout=10_000)
-                    ok = errors == 0 and bare == 0 and images >= saved > 0
-                    failures += not ok
-                    print(
-                        f"{stem}: {seconds:5.0f} s, {saved} figure files saved, {images} images shown, "
-                        f"{bare} bare <Figure> texts, {errors} error outputs -> {'ok' if ok else 'FAIL'}",
-                        flush=True,
-                    )
-                    page.close()
-                browser.close()
-        finally:
-            lab.terminate()
-            lab.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        figures = scratch / "figures"
+        copies = scratch / "notebooks"  # lab autosaves: serve copies
+        shutil.copytree(ROOT / "notebooks", copies)
+        env = lab_tools.isolated_environment(scratch, DMLKIT_SMOKE="1", DMLKIT_FIGURES=str(figures))
+        with lab_tools.running_lab(copies, scratch, env) as lab, lab_tools.browser() as browser:
+            for stem in stems:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                started = time.perf_counter()
+                try:
+                    lab_tools.open_notebook(page, lab.url(f"{stem}.ipynb", workspace=f"check-{stem}"))
+                    lab_tools.run_all(page, args.timeout)
+                except Exception as exc:  # report and go on with the next notebook
+                    print(f"{stem}: did not finish: {exc}")
+                    failures += 1
+                seconds = time.perf_counter() - started
+                images = page.locator(".jp-OutputArea-output img").count()
+                bare = page.locator(".jp-OutputArea-output pre:has-text('<Figure size')").count()
+                errors = page.locator(
+                    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')"
+                ).count()
+                saved = len([p for p in (Path(figures) / stem).rglob("*.png")])
+                page.screenshot(path=str(args.out / f"{stem}.png"))
+                for i in range(images):  # each figure as the reader sees it, scaled to the cell
+                    image = page.locator(".jp-OutputArea-output img").nth(i)
+                    image.scroll_into_view_if_needed(timeout=10_000)
+                    image.screenshot(path=str(args.out / f"{stem}-figure{i}.png"), timeout=10_000)
+                ok = errors == 0 and bare == 0 and images >= saved > 0
+                failures += not ok
+                print(
+                    f"{stem}: {seconds:5.0f} s, {saved} figure files saved, {images} images shown, "
+                    f"{bare} bare <Figure> texts, {errors} error outputs -> {'ok' if ok else 'FAIL'}",
+                    flush=True,
+                )
+                page.close()
     print(f"screenshots in {args.out}")
     return 1 if failures else 0
 
