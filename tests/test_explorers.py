@@ -64,3 +64,19 @@ def test_the_explorers_numbers_are_the_kits():
     from dmlkit.explorers.spectrum import shaped_embeddings
 
     assert spectral_decay(shaped_embeddings(0.2, 0.0)) < spectral_decay(shaped_embeddings(1.0, 0.0))
+
+
+def test_the_hover_map_carries_each_points_image_and_is_live_only(small_glyphs, monkeypatch):
+    from dmlkit.live import HEADLESS_ENV
+    from dmlkit.plots.hover import hover_map, show_hover_map
+
+    _, test = small_glyphs
+    coords = torch.randn(12, 2, generator=torch.Generator().manual_seed(0))
+    plot = hover_map(coords, test.labels[:12], test, range(12))
+    data = plot.renderers[0].data_source.data
+    assert len(data["thumb"]) == 12 and all(t.startswith("data:image/png;base64,") for t in data["thumb"])
+    assert "@thumb" in plot.hover[0].tooltips
+    monkeypatch.setenv(HEADLESS_ENV, "1")
+    assert show_hover_map(coords, test.labels[:12], test, range(12)) is None
+    with pytest.raises(ValueError, match="one 2-D point"):
+        hover_map(coords[:5], test.labels[:12], test, range(12))
