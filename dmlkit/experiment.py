@@ -197,6 +197,7 @@ def run_method(
     progress: bool = True,
     recipe: OptimizerRecipe | None = None,
     eval_metrics_fn: Callable[[Tensor, Tensor], dict[str, float]] | None = None,
+    monitor: Any = None,
 ) -> RunResult:
     """Train ``loss`` under ``budget`` and evaluate on the training and held-out classes.
 
@@ -220,6 +221,8 @@ def run_method(
             (``budget.eval_every``); default :func:`dmlkit.evaluate.retrieval_metrics` with
             ``distance``. A Poincaré-ball model passes its hyperbolic metrics here
             (:func:`dmlkit.zoo.train` does), so its curve ranks as its final metrics do.
+        monitor: a :class:`dmlkit.live.TrainingMonitor`: the loss and the held-out metrics of
+            every ``budget.eval_every`` redrawn in place while it trains (live in JupyterLab).
     """
     from dmlkit.utils import seed_everything
 
@@ -267,6 +270,7 @@ def run_method(
         device=device,
         progress=progress,
         description=name,
+        monitor=monitor,
     )
     train_embeddings, train_labels = embed_fn(model, train_eval)
     test_embeddings, test_labels = embed_fn(model, test_eval)
@@ -289,7 +293,12 @@ def run_method(
         test_metrics=test_metrics,
         rho=spectral_decay(train_embeddings),
         density=embedding_density(train_embeddings, train_labels),
-        settings={**asdict(budget), "seed": seed, "distance": distance},
+        settings={
+            **asdict(budget),
+            "seed": seed,
+            "distance": distance,
+            **({"interrupted_at": history.interrupted_at} if history.interrupted_at is not None else {}),
+        },
     )
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from dmlkit.files import atomic_write_text
-from dmlkit.verdicts import NO_DIFFERENCE, NO_VERDICT, decide, paired_interval
+from dmlkit.verdicts import MIN_SEEDS, NO_DIFFERENCE, NO_VERDICT, decide, paired_interval
 
 __all__ = [
     "STAGES",
@@ -283,8 +283,8 @@ def family_tuning(study: str | Path | None, dataset: str, default: str | Path) -
 def verdict(interval: dict[str, float]) -> str:
     """The kit's one verdict rule (:func:`dmlkit.verdicts.decide`): ``"better"``/``"worse"`` when the
     paired interval excludes 0, ``"no clear difference"`` when it contains it, ``"no verdict"``
-    without an interval (a single seed)."""
-    return decide(interval)
+    with fewer than :data:`dmlkit.verdicts.MIN_SEEDS` seeds."""
+    return decide(interval, MIN_SEEDS)
 
 
 # --------------------------------------------------------------------------- runs

@@ -449,6 +449,7 @@ def train(
     progress: bool = False,
     device: torch.device | str | None = None,
     settings: dict[str, float] | None = None,
+    monitor: Any = None,
 ) -> RunResult:
     """Train one method under ``budget`` and evaluate it, with the worst-class Recall@1 added to
     ``test_metrics``.
@@ -461,7 +462,8 @@ def train(
     probability (ρ-regularisation) and raises for a recipe that does not take one.
     ``budget.recipe="paper"`` trains with the method's own optimiser recipe (``method.optimizer``).
     ``settings`` sets the loss's main hyper-parameter (``{method.knob[0]: value}``); any other
-    keyword is an error.
+    keyword is an error. ``monitor`` (:class:`dmlkit.live.TrainingMonitor`) redraws the run's
+    loss and held-out metrics while it trains (:func:`dmlkit.experiment.run_method`).
     """
     from dmlkit.geometry import HyperbolicProjection
     from dmlkit.geometry.retrieval import hyperbolic_retrieval_metrics, with_hyperbolic_metrics
@@ -512,6 +514,7 @@ def train(
         device=device,
         recipe=method.optimizer if budget.recipe == "paper" else None,
         eval_metrics_fn=eval_metrics_fn,
+        monitor=monitor,
     )
     if method.curvature is not None:
         result = with_hyperbolic_metrics(result, method.curvature)

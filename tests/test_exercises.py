@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -58,7 +59,7 @@ def _answer_code(path: Path) -> list[tuple[str, str]]:
     """``(key, code)`` for every python block of an answer that calls ``check``."""
     blocks = []
     for block in answers(path):
-        for code in PYTHON.findall(block):
+        for code in map(textwrap.dedent, PYTHON.findall(block)):
             for key in CHECK_CALL.findall(code):
                 blocks.append((key, code))
     return blocks

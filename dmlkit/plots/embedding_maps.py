@@ -112,20 +112,35 @@ def plot_umap(
     return save_figure(fig, save)
 
 
+def _label_handles(labels: Sequence[int], size: float = 6.0) -> list:
+    """Legend handles: one dot per label, in that label's colour (:func:`class_colors`)."""
+    from matplotlib.lines import Line2D
+
+    colors = class_colors(max(labels) + 1) if labels else []
+    return [Line2D([], [], linestyle="none", marker="o", markersize=size, color=colors[k]) for k in labels]
+
+
 def umap_grid(
     maps: Mapping[str, tuple[Any, ...]],
     ncols: int = 3,
     highlight: Sequence[int] | None = None,
     point_size: float = 3.0,
     suptitle: str | None = None,
+    legend_names: Mapping[int, str] | None = None,
     save: str | os.PathLike | None = None,
 ) -> Figure:
     """Several maps side by side, one panel per entry: ``maps[name] = (coords, labels)`` (coords
     from :func:`umap_2d`), or ``(coords, labels, proxy_coords, proxy_labels)`` (from
     :func:`umap_with_proxies`) to draw the proxies too: stars with a black edge in their class's
-    colour. With ``highlight`` the other classes (and their proxies) are grey."""
+    colour. With ``highlight`` the other classes (and their proxies) are grey.
+
+    ``legend_names = {label: name}`` adds one legend below the grid that names the colour of each
+    highlighted label (every label in ``legend_names`` when nothing is highlighted), e.g. the
+    groups of a map coloured by group; the grey points, if any, are listed as "other"."""
     if not maps:
         raise ValueError("umap_grid needs at least one map")
+    if legend_names is not None and not legend_names:
+        raise ValueError("legend_names is empty: give {label: name} for the labels to name, or None")
     fig, axes = panel_grid(len(maps), ncols, panel_size=(4, 4))
     for ax, (name, entry) in zip(axes, maps.items()):
         if len(entry) not in (2, 4):
@@ -142,7 +157,28 @@ def umap_grid(
         ax.set_title(name)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    if legend_names:
+        from matplotlib.lines import Line2D
+
+        named = [int(k) for k in (highlight if highlight else legend_names)]
+        handles = _label_handles(named)
+        texts = [str(legend_names.get(k, k)) for k in named]
+        grey = highlight and any(
+            not np.isin(_numpy(entry[1]).astype(int), list(highlight)).all() for entry in maps.values()
+        )
+        if grey:
+            handles.append(Line2D([], [], linestyle="none", marker="o", markersize=6, color="0.85"))
+            texts.append("other")
+        columns = min(len(texts), 4 * min(len(maps), ncols))
+        rows = math.ceil(len(texts) / columns)
+        height = fig.get_figheight()
+        bottom = min(0.4, (0.28 * rows + 0.2) / height)
+        fig.legend(
+            handles, texts, loc="lower center", ncol=columns, fontsize=9, frameon=False, bbox_to_anchor=(0.5, 0.0)
+        )
+        fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
+    else:
+        fig.tight_layout()
     return save_figure(fig, save)
 
 
@@ -229,6 +265,32 @@ def plot_episode_maps(
     return save_figure(fig, save)
 
 
+def _enlarge_crosses(ax: Any, crosses: list, reach: float) -> None:
+    """An enlarged view of crosses that lie close together, in the panel's lower-left corner.
+
+    The corner of the square outside the circle of scaled radius ``reach`` (the outermost dashed
+    circle) holds no points; the inset goes there when it has room, and shows only the crosses,
+    on limits fitted to them, so that midpoints a few pixels apart in the disk can be told apart."""
+    xy = np.array([(x, y) for x, y, _ in crosses], dtype=float)
+    spread = float(np.ptp(xy, axis=0).max())
+    size = ((1.03 - reach / math.sqrt(2)) / 2.06) - 0.02  # axes fraction free in the corner
+    if spread > 0.3 or size < 0.15:
+        return  # the crosses are apart already, or the corner has no room
+    inset = ax.inset_axes((0.0, 0.0, size, size))
+    for x, y, color in crosses:
+        inset.scatter([x], [y], marker="X", s=60, color=color, edgecolors="black", linewidths=0.7)
+    centre, half = xy.mean(axis=0), max(spread * 0.65, 0.02)  # at most about ×14
+    inset.set_xlim(centre[0] - half, centre[0] + half)
+    inset.set_ylim(centre[1] - half, centre[1] + half)
+    inset.set_aspect("equal")
+    inset.set_xticks([])
+    inset.set_yticks([])
+    for side in inset.spines.values():
+        side.set_color("0.6")
+    inset.set_title(f"crosses, ×{2 * 1.03 * size / (2 * half):.0f}", fontsize=7, color="0.35")
+    ax.indicate_inset_zoom(inset, edgecolor="0.6")
+
+
 def plot_poincare_disk(
     panels: Mapping[str, tuple[Tensor | np.ndarray, Tensor | np.ndarray]],
     c: float,
@@ -239,6 +301,7 @@ def plot_poincare_disk(
     ncols: int = 3,
     point_size: float = 4.0,
     suptitle: str | None = None,
+    marker_name: str = "midpoint of the group",
     save: str | os.PathLike | None = None,
 ) -> Figure:
     """2-D points of the Poincaré ball of curvature ``-c`` drawn in the disk, one panel per entry.
@@ -250,7 +313,11 @@ def plot_poincare_disk(
     and crowd towards the boundary. ``highlight`` greys all labels but these, in every panel
     (labels absent from a panel are skipped there); ``legend_names[name] = {label: text}`` adds a legend for them to panel ``name``;
     ``annotations[name] = [(x, y, text), ...]`` (ball coordinates) adds black markers with text
-    to panel ``name``, e.g. group prototypes.
+    to panel ``name``, e.g. the midpoint of all classes. An entry ``(x, y, text, label)`` is
+    drawn instead as a large cross in ``label``'s colour with a black edge and no text on the
+    map — the panel's legend names the colour, and gets one entry saying what the crosses are
+    (``marker_name``) — so that many nearby markers (group prototypes) do not write over each
+    other.
     """
     if not panels:
         raise ValueError("plot_poincare_disk needs at least one panel")
@@ -274,21 +341,41 @@ def plot_poincare_disk(
         shown = [h for h in highlight if h in set(labels.tolist())] if highlight else None
         _scatter_classes(ax, coords * scale, labels, shown, point_size)
         names = (legend_names or {}).get(name)
+        crosses = []  # (x, y, colour) of the labelled annotations, in scaled coordinates
+        for entry in (annotations or {}).get(name, ()):
+            if len(entry) not in (3, 4):
+                raise ValueError(f"panel {name!r}: an annotation is (x, y, text) or (x, y, text, label), got {entry!r}")
+            x, y, text = entry[:3]
+            label = entry[3] if len(entry) == 4 else None
+            if label is None:
+                ax.scatter([x * scale], [y * scale], marker="X", s=50, color="black", zorder=5)
+                ax.annotate(text, (x * scale, y * scale), fontsize=8, xytext=(4, 4), textcoords="offset points")
+            else:
+                crosses.append((x * scale, y * scale, class_colors(int(label) + 1)[int(label)]))
+        for x, y, color in crosses:
+            ax.scatter([x], [y], marker="X", s=110, color=color, edgecolors="black", linewidths=0.9, zorder=6)
+        marked = bool(crosses)
+        if len(crosses) > 1:
+            _enlarge_crosses(ax, crosses, max((math.tanh(scale * rho / 2) for rho in circles), default=1.0))
         if shown and names:
-            handles = ax.get_legend_handles_labels()[0]
+            handles = _label_handles(shown, size=5)
+            texts = [names.get(h, str(h)) for h in shown]
+            if marked:
+                from matplotlib.lines import Line2D
+
+                handles.append(
+                    Line2D([], [], linestyle="none", marker="X", markersize=8, color="white", markeredgecolor="black")
+                )
+                texts.append(marker_name)
             ax.legend(
                 handles,
-                [names.get(h, str(h)) for h in shown],
+                texts,
                 fontsize=7,
-                markerscale=2,
                 loc="upper center",
                 bbox_to_anchor=(0.5, 0.0),
                 ncol=2,
                 frameon=False,
             )
-        for x, y, text in (annotations or {}).get(name, ()):
-            ax.scatter([x * scale], [y * scale], marker="X", s=50, color="black", zorder=5)
-            ax.annotate(text, (x * scale, y * scale), fontsize=8, xytext=(4, 4), textcoords="offset points")
         ax.set_xlim(-1.03, 1.03)
         ax.set_ylim(-1.03, 1.03)
         ax.set_aspect("equal")
