@@ -28,51 +28,118 @@ __all__ = [
 def plot_training_curves(
     histories: Mapping[str, Any], metric: str | None = None, save: str | os.PathLike | None = None
 ) -> Figure:
-    """Loss against step for each run (``histories[name]`` is a :class:`dmlkit.train.History`),
-    and, with ``metric``, that evaluation metric against step in a second panel."""
-    panels = 2 if metric else 1
-    fig = Figure(figsize=(5 * panels, 3.6))
-    axes = fig.subplots(1, panels, squeeze=False)[0]
-    for name, history in histories.items():
-        axes[0].plot(history.steps, history.losses, label=name)
-        if metric:
-            points = [(e["step"], e[metric]) for e in history.evaluations if metric in e]
-            if points:
-                axes[1].plot(*zip(*points), marker="o", label=name)
-    axes[0].set_xlabel("step")
-    axes[0].set_ylabel("training loss")
-    axes[0].set_title("loss (each on its own scale)")
+    """Loss against step, one panel per run, each panel on its own y-axis (losses of different
+    methods have different scales and are not comparable); ``histories[name]`` is a
+    :class:`dmlkit.train.History`. With ``metric``, a last panel draws that evaluation metric
+    against step for every run on one shared axis (the same metric, so comparable)."""
+    from dmlkit.plots.figure import panel_grid
+
+    names = list(histories)
+    if not names:
+        raise ValueError("plot_training_curves needs at least one history")
+    count = len(names) + (1 if metric else 0)
+    fig, axes = panel_grid(count, ncols=min(count, 4), panel_size=(3.3, 2.7))
+    colours = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    for i, name in enumerate(names):
+        history, ax = histories[name], axes[i]
+        ax.plot(history.steps, history.losses, color=colours(i % colours.N))
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("training loss", fontsize=8)
+        ax.tick_params(labelsize=7)
     if metric:
-        axes[1].set_xlabel("step")
-        axes[1].set_ylabel(metric)
-        axes[1].set_title(f"held-out {metric}")
-    axes[0].legend(fontsize=8)
+        ax = axes[-1]
+        for i, name in enumerate(names):
+            points = [(e["step"], e[metric]) for e in histories[name].evaluations if metric in e]
+            if points:
+                ax.plot(*zip(*points), marker="o", color=colours(i % colours.N), label=name)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel(metric, fontsize=8)
+        ax.set_title(f"held-out {metric} (one shared axis)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.suptitle(
+        "training loss, one panel per run, each on its own y-axis\n(loss values of different methods are not comparable)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return save_figure(fig, save)
 
 
 def plot_spectrum(
-    spectra: Mapping[str, Tensor | np.ndarray], mode: int = 1, save: str | os.PathLike | None = None
+    spectra: Mapping[str, Tensor | np.ndarray],
+    mode: int = 1,
+    save: str | os.PathLike | None = None,
+    of: str = "training-class embeddings",
 ) -> Figure:
     """The normalised singular values that ρ@``mode`` compares with the uniform distribution
     (:func:`dmlkit.analysis.spectral_decay`), per method, log scale.
 
-    ``spectra[name]`` comes from :func:`dmlkit.analysis.singular_value_spectrum` (all ``D`` values):
-    the leading ``D - 1`` are kept, of those the ``mode - 1`` largest left out. A flat curve is an
-    uncompressed space (ρ near 0); a steep one a compressed space.
+    ``spectra[name]`` comes from :func:`dmlkit.analysis.singular_value_spectrum` (all ``D`` values
+    of the row-normalised, uncentred embeddings, largest first): the leading ``D - 1`` are kept
+    (the smallest left out, as scikit-learn's ``TruncatedSVD(n_components=D-1)`` in Roth et al.'s
+    code), of those the ``mode - 1`` largest left out, and the rest normalised to sum to 1. ``of``
+    names the embeddings in the title. A flat curve is an uncompressed space (ρ near 0); a steep
+    one a compressed space.
     """
-    fig = Figure(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.8, 4.0))
     ax = fig.add_subplot()
+    dims = set()
     for name, values in spectra.items():
         values = _numpy(values)
+        dims.add(len(values))
         values = values[mode - 1 : max(len(values) - 1, mode)]
         ax.plot(np.arange(mode, mode + len(values)), values / values.sum(), label=name)
+    d = dims.pop() if len(dims) == 1 else None
+    kept = f"k = {mode}..{d - 1} of D = {d}" if d else f"k = {mode}..D−1"
+    first = "the largest included" if mode == 1 else f"the {mode - 1} largest left out"
     ax.set_yscale("log")
-    ax.set_xlabel(f"singular value index (the values of ρ@{mode})")
-    ax.set_ylabel("normalised singular value")
+    ax.set_xlabel(f"k (the values of ρ@{mode}: {kept}; {first}, the smallest left out)", fontsize=8)
+    ax.set_ylabel(r"$\sigma_k \,/\, \Sigma_j\, \sigma_j$ (sum over the same k)", fontsize=9)
+    ax.set_title(f"normalised singular values of the L2-normalised {of}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, save)
+
+
+def _repel_offsets(xy: np.ndarray, size: tuple[float, float], gap: float = 2.0) -> list[tuple[float, float]]:
+    """Offsets (display points) for one small label per point in ``xy`` (display points), chosen
+    greedily so that no label box overlaps another label or a marker: the first free spot among
+    eight directions at growing distances."""
+    w, h = size
+    placed: list[tuple[float, float, float, float]] = []
+    markers = [(x - 3.5, y - 3.5, x + 3.5, y + 3.5) for x, y in xy]
+
+    def free(box: tuple[float, float, float, float]) -> bool:
+        return not any(
+            box[0] < o[2] + gap and o[0] < box[2] + gap and box[1] < o[3] + gap and o[1] < box[3] + gap
+            for o in placed + markers
+        )
+
+    offsets = []
+    directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+    for x, y in xy:
+        choice = (5.0, 4.0)
+        for radius in (5.0, 9.0, 14.0, 20.0, 28.0, 38.0):
+            spots = [(dx * radius, dy * radius) for dx, dy in directions]
+            hit = next(
+                (
+                    (ox, oy)
+                    for ox, oy in spots
+                    if free(
+                        (x + ox - (w if ox < 0 else 0), y + oy - h / 2, x + ox + (0 if ox < 0 else w), y + oy + h / 2)
+                    )
+                ),
+                None,
+            )
+            if hit is not None:
+                choice = hit
+                break
+        ox, oy = choice
+        placed.append((x + ox - (w if ox < 0 else 0), y + oy - h / 2, x + ox + (0 if ox < 0 else w), y + oy + h / 2))
+        offsets.append(choice)
+    return offsets
 
 
 def plot_rho_vs_metric(
@@ -80,15 +147,44 @@ def plot_rho_vs_metric(
     metric_name: str = "held-out MAP@R",
     save: str | os.PathLike | None = None,
 ) -> Figure:
-    """Scatter of spectral decay ρ (x) against a metric (y), one labelled point per run."""
-    fig = Figure(figsize=(5, 4))
-    ax = fig.add_subplot()
-    for name, (rho, value) in points.items():
-        ax.scatter(rho, value)
-        ax.annotate(name, (rho, value), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    """Scatter of spectral decay ρ (x) against a metric (y), one numbered point per run.
+
+    Each point carries a number, placed beside it where it overlaps no other number or marker
+    (:func:`_repel_offsets`), and the legend beside the axes says which run each number is — so
+    that the labels stay readable however close the runs lie."""
+    names = list(points)
+    fig = Figure(figsize=(7.4, 4.2))
+    ax = fig.add_axes((0.11, 0.13, 0.52, 0.8))
+    colours = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    for i, name in enumerate(names):
+        rho, value = points[name]
+        ax.scatter(rho, value, color=colours(i % colours.N), s=30, zorder=3, label=f"{i + 1}  {name}")
     ax.set_xlabel("spectral decay ρ@1 (larger = more compressed)")
     ax.set_ylabel(metric_name)
-    fig.tight_layout()
+    ax.margins(0.12)
+    if names:
+        ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits, so that data map to display points
+        xy = ax.transData.transform(np.array([points[n] for n in names], dtype=float)) * 72.0 / fig.dpi
+        width = 6.0 * len(str(len(names))) + 2.0
+        for i, (ox, oy) in enumerate(_repel_offsets(xy, (width, 9.0))):
+            ax.annotate(
+                str(i + 1),
+                np.asarray(points[names[i]], dtype=float),
+                xytext=(ox, oy),
+                textcoords="offset points",
+                fontsize=8,
+                ha="right" if ox < 0 else "left",
+                va="center",
+                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5"} if abs(ox) > 9 or abs(oy) > 9 else None,
+            )
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            fontsize=8,
+            frameon=False,
+            handletextpad=0.3,
+            borderaxespad=0.0,
+        )
     return save_figure(fig, save)
 
 

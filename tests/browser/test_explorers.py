@@ -53,7 +53,8 @@ def lab_server(tmp_path_factory):
     notebooks.mkdir()
     figures = scratch / "figures"
     for path in NOTEBOOKS:
-        trimmed_copy(path, notebooks)
+        if explorer_index(nbformat.read(str(path), as_version=4)) is not None:
+            trimmed_copy(path, notebooks)
     env = lab_tools.isolated_environment(scratch, DMLKIT_SMOKE="1", DMLKIT_FIGURES=str(figures))
     with lab_tools.running_lab(notebooks, scratch, env) as lab:
         yield lab, figures
@@ -71,6 +72,7 @@ def readout(explorer) -> str:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_the_explorer_moves_live(path, lab_server, chromium_browser, screenshots):
     lab, figures = lab_server
+    assert explorer_index(nbformat.read(str(path), as_version=4)) is not None, f"{path.name} has no explorer cell"
     page = chromium_browser.new_page(viewport={"width": 1400, "height": 1000})
     started = time.perf_counter()
     try:
