@@ -74,6 +74,20 @@ def test_notebook_smoke_run(path, tmp_path):
         f"{path.name}: a figure printed as text instead of an image: {bare_figure_texts(executed_cells)}"
     )
 
+    # The explorer (dmlkit.live.explore) drew its static picture headless, and no widget (a frozen
+    # progress bar, an explorer's controls) was left in the executed notebook.
+    explorers = [c for c in executed_cells if "explorer" in c.get("metadata", {}).get("tags", [])]
+    assert explorers, f"{path.name} has no cell tagged 'explorer'"
+    for cell in explorers:
+        assert shown_images([cell]), f"{path.name}: the explorer cell shows no image headless"
+    widgets = [
+        o
+        for c in executed_cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert not widgets, f"{path.name}: {len(widgets)} widget outputs (frozen in an executed notebook)"
+
     kept = figure_dir / path.name  # the reader's copy beside the figures (dmlkit.executed_copy)
     assert kept.exists() and kept.stat().st_size < MAX_BYTES, (
         f"{path.name}: no executed copy under 3 MB in {figure_dir}"

@@ -60,7 +60,7 @@ def draw_pair_losses(
         top = max(max(values), 1e-12)
         left.plot(grid, np.asarray(values) / top, label=f"{name} (max {top:.3g})")
         right.plot(grid, np.asarray(weights) / scale, label=f"{name} (max {scale:.3g})")
-        readout.append(f"{name} {pair_weight(loss, _row(lam, positive, other), LABELS, column=2):.3g}")
+        readout.append(f"{name} {pair_weight(loss, _row(lam, positive, other), LABELS, column=2):.4g}")
     for ax in (left, right):
         ax.axvline(positive, color="0.6", linestyle=":", linewidth=1)
         ax.set_xlabel("similarity s of the moved negative")

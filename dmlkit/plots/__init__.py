@@ -17,7 +17,7 @@ papermill-executed notebook alike. (A bare ``Figure`` as a cell's last value is 
 only after ``%matplotlib inline``; without it, IPython prints ``<Figure size ...>``.)
 """
 
-from dmlkit.plots import comparisons, curves, embedding_maps, figure, images, planes
+from dmlkit.plots import comparisons, curves, embedding_maps, figure, hover, images, planes
 from dmlkit.plots.comparisons import plot_grouped_scatter, plot_leaderboard
 from dmlkit.plots.curves import (
     plot_metric_trajectories,
@@ -37,6 +37,7 @@ from dmlkit.plots.embedding_maps import (
     umap_with_proxies,
 )
 from dmlkit.plots.figure import class_colors, panel_grid, save_figure, show
+from dmlkit.plots.hover import hover_map, show_hover_map
 from dmlkit.plots.images import image_grid, plot_retrieval
 from dmlkit.plots.planes import (
     plot_contour_panels,
@@ -53,4 +54,5 @@ __all__ = [
     *curves.__all__,
     *planes.__all__,
     *comparisons.__all__,
+    *hover.__all__,
 ]
