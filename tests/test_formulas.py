@@ -26,7 +26,9 @@ KATEX_VERSION = "0.16"
 FENCED = re.compile(r"```.*?```", re.S)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
-INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?!\d)")
+INLINE = re.compile(
+    r"(?<![\\$])\$(?!\s)((?:[^$\n]|\n(?!\s*\n))+?)(?<![\s\\])\$(?!\d)"
+)  # may wrap, not across paragraphs
 
 
 def formulas(markdown: str) -> list[tuple[str, bool]]:
@@ -73,6 +75,8 @@ def typeset(items: list[dict]) -> list[dict]:
 def test_the_extraction_finds_inline_and_display_formulas_and_skips_code():
     text = "cost $O(B^2)$, and\n$$\\frac{a}{b}$$ but not `x = $5` nor\n```python\ny = '$a$'\n```\nor \\$3 and $4"
     assert formulas(text) == [("\\frac{a}{b}", True), ("O(B^2)", False)]
+    assert formulas("a wrapped $x +\ny$ formula") == [("x +\ny", False)]
+    assert formulas("$5 and\n\n$6") == []  # never across a paragraph
 
 
 def test_a_broken_formula_is_caught():
