@@ -9,7 +9,9 @@ several MB; :func:`compact_notebook` keeps them under :data:`MAX_BYTES`:
    the loss is invisible at screen size);
 2. if the notebook is still too large, every image is scaled down by the same factor, step by
    step, until it fits;
-3. widget state and execution timing metadata are dropped (they only matter to a live kernel).
+3. widget state and execution timing metadata are dropped (they only matter to a live kernel),
+   and text overwritten with a carriage return (progress bars) is kept as a terminal shows it:
+   its last state.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from dmlkit.files import atomic_write_text
 
-__all__ = ["MAX_BYTES", "compact_notebook"]
+__all__ = ["MAX_BYTES", "compact_notebook", "terminal_text"]
 
 #: The largest executed copy (bytes) kept beside the figures.
 MAX_BYTES = 3_000_000
@@ -45,6 +48,14 @@ def _recode(data: str, scale: float) -> str:
     return base64.b64encode(out.getvalue()).decode("ascii")
 
 
+_OVERWRITTEN = re.compile(r"[^\n]*\r(?!\n)")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` as a terminal leaves it: whatever a carriage return overwrote is gone."""
+    return _OVERWRITTEN.sub("", text)
+
+
 def _compact(nb: dict[str, Any], originals: list[tuple[dict[str, Any], str]], scale: float) -> str:
     for data, png in originals:
         data["image/png"] = _recode(png, scale)
@@ -62,6 +73,9 @@ def compact_notebook(source: str | Path, destination: str | Path, max_bytes: int
     for cell in nb.get("cells", []):
         cell.get("metadata", {}).pop("execution", None)
         for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text = output.get("text", "")
+                output["text"] = terminal_text("".join(text) if isinstance(text, list) else text)
             data = output.get("data", {})
             data.pop("application/vnd.jupyter.widget-view+json", None)
             if "image/png" in data:

@@ -74,8 +74,9 @@ class History:
 
 
 def progress_bar(total: int, description: str, enabled: bool = True) -> Any:
-    """A tqdm bar: the notebook widget in a live JupyterLab session (:func:`dmlkit.live.is_live`),
-    else text — a widget bar in a headless run's executed notebook would stay frozen at 0 %."""
+    """A tqdm bar: the notebook widget in a live JupyterLab session (:func:`dmlkit.live.is_live`);
+    none in a headless kernel (a widget bar would stay frozen at 0 % in the executed notebook,
+    and text bars would fill it with thousands of lines); text in a terminal."""
     from tqdm import tqdm as text_tqdm
 
     from dmlkit.live import is_live
@@ -86,8 +87,9 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Any:
         from tqdm.notebook import tqdm as notebook_tqdm
 
         return notebook_tqdm(total=total, desc=description)
-    in_kernel = "ipykernel" in sys.modules
-    return text_tqdm(total=total, desc=description, file=sys.stdout, mininterval=2.0, ascii=in_kernel)
+    if "ipykernel" in sys.modules:  # a headless kernel (dmlkit figures, tests): its text would bloat the notebook
+        return text_tqdm(total=total, disable=True)
+    return text_tqdm(total=total, desc=description, file=sys.stdout, mininterval=2.0)
 
 
 def _loader_workers() -> int:

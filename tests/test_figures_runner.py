@@ -309,3 +309,18 @@ def test_compact_notebook_shrinks_images_under_the_limit(tmp_path):
     assert image.mode == "P" and image.width < 600  # palette PNG, scaled down to fit
     with pytest.raises(ValueError, match="limit is 0.0 MB"):
         compact_notebook(source, tmp_path / "none.ipynb", max_bytes=10)
+
+
+def test_progress_text_is_kept_as_a_terminal_shows_it(tmp_path):
+    from dmlkit.executed_copy import compact_notebook, terminal_text
+
+    assert terminal_text("x:  10%\rx:  50%\rx: 100%\ndone\n") == "x: 100%\ndone\n"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "run()", outputs=[nbformat.v4.new_output("stream", name="stdout", text="a\r" * 1000 + "b\n")]
+        )
+    ]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    compact_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb")
+    assert nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells[0].outputs[0]["text"] == "b\n"
