@@ -7,11 +7,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 from torch import Tensor
 
 from dmlkit.plots.figure import _numpy
-from dmlkit.plots.images import _show
+from dmlkit.plots.images import _show, frame_neighbour
 
 __all__ = ["draw_retrieval", "query_scores"]
 
@@ -56,17 +55,7 @@ def draw_retrieval(dataset: Any, embeddings: Tensor, query: int = 0, k: int = 8)
     for rank, (ax, index) in enumerate(zip(axes[1:], order), start=1):
         _show(ax, _numpy(dataset[int(index)][0]))
         correct = bool(scores["hits"][rank - 1])
-        ax.add_patch(
-            Rectangle(
-                (0, 0),
-                1,
-                1,
-                transform=ax.transAxes,
-                fill=False,
-                edgecolor="tab:green" if correct else "tab:red",
-                linewidth=3,
-            )
-        )
+        frame_neighbour(ax, correct)
         ax.set_title(f"#{rank} class {int(dataset.labels[index])}", fontsize=7)
     for ax in axes:
         ax.set_xticks([])

@@ -45,6 +45,21 @@ def _show(ax: Any, image: np.ndarray) -> None:
         ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1))
 
 
+def frame_neighbour(ax: Any, correct: bool) -> None:
+    """Frame a retrieved image: thin green for the query's class, thick red for another."""
+    ax.add_patch(
+        Rectangle(
+            (0, 0),
+            1,
+            1,
+            transform=ax.transAxes,
+            fill=False,
+            edgecolor="tab:green" if correct else "tab:red",
+            linewidth=1.5 if correct else 3,
+        )
+    )
+
+
 def plot_retrieval(
     dataset: Any,
     embeddings: Tensor,
@@ -72,17 +87,7 @@ def plot_retrieval(
             ax = axes[row, col]
             _show(ax, _numpy(dataset[int(neighbour)][0]))
             correct = bool(labels[neighbour] == labels[q])
-            ax.add_patch(
-                Rectangle(
-                    (0, 0),
-                    1,
-                    1,
-                    transform=ax.transAxes,
-                    fill=False,
-                    edgecolor="tab:green" if correct else "tab:red",
-                    linewidth=3 if not correct else 1.5,
-                )
-            )
+            frame_neighbour(ax, correct)
             if row == 0:
                 ax.set_title(f"#{col}", fontsize=8)
         for ax in axes[row]:
