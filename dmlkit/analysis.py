@@ -25,6 +25,8 @@ __all__ = [
     "spectral_decay",
     "embedding_density",
     "generalisation_gap",
+    "alignment",
+    "uniformity",
     "rank_correlation",
     "bootstrap_rank_correlation",
 ]
@@ -98,6 +100,33 @@ def embedding_density(embeddings: Tensor, labels: Tensor) -> float:
     c = classes.numel()
     inter = between.sum() / (c * (c - 1))
     return float(torch.stack(intra).mean() / inter)
+
+
+def alignment(first: Tensor, second: Tensor, alpha: float = 2.0) -> float:
+    """Alignment of positive pairs (Wang & Isola, ICML 2020, "Understanding Contrastive
+    Representation Learning through Alignment and Uniformity on the Hypersphere", Eq. 4):
+    ``E ‖f(x) − f(x⁺)‖₂^α`` over the rows of ``first`` and ``second`` (two views of the same
+    images), after L2 normalisation; ``α = 2`` as in the paper. 0: every pair coincides; 4 at most."""
+    check_embeddings(first, "first")
+    check_embeddings(second, "second")
+    if first.shape != second.shape:
+        raise ValueError(f"the two views must have the same shape, got {tuple(first.shape)} and {tuple(second.shape)}")
+    a = F.normalize(first.detach().to(torch.float64), dim=1)
+    b = F.normalize(second.detach().to(torch.float64), dim=1)
+    return float((a - b).norm(dim=1).pow(alpha).mean())
+
+
+def uniformity(embeddings: Tensor, t: float = 2.0) -> float:
+    """Uniformity (Wang & Isola, ICML 2020, Eq. 5): ``log E exp(−t ‖f(x) − f(y)‖²)`` over all
+    pairs ``x ≠ y`` of the L2-normalised rows, ``t = 2`` as in the paper. Lower is more uniform:
+    0 when every row coincides (collapse), about −3.9 for many points spread evenly on the
+    sphere of 64 dimensions (−4 is the limit as the dimension grows)."""
+    check_embeddings(embeddings)
+    if embeddings.shape[0] < 2:
+        raise ValueError("uniformity needs at least 2 embeddings")
+    x = F.normalize(embeddings.detach().to(torch.float64), dim=1)
+    squared = torch.pdist(x, p=2).pow(2)
+    return float(torch.logsumexp(-t * squared, dim=0) - np.log(squared.numel()))
 
 
 def generalisation_gap(train_metrics: dict[str, float], test_metrics: dict[str, float]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ __all__ = [
     "protocol",
     "load_data",
     "run_method",
+    "evaluate_run",
     "save_results",
 ]
 
@@ -272,6 +273,40 @@ def run_method(
         description=name,
         monitor=monitor,
     )
+    return evaluate_run(
+        name,
+        model,
+        loss,
+        history,
+        train_eval,
+        test_eval,
+        budget,
+        seed,
+        distance=distance,
+        embed_fn=embed_fn,
+        with_nmi=with_nmi,
+    )
+
+
+def evaluate_run(
+    name: str,
+    model: nn.Module,
+    loss: nn.Module,
+    history: History,
+    train_eval: Any,
+    test_eval: Any,
+    budget: Budget,
+    seed: int,
+    distance: str = "cosine",
+    embed_fn: Callable[[nn.Module, Any], tuple[Tensor, Tensor]] | None = None,
+    with_nmi: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> RunResult:
+    """The :class:`RunResult` of a trained ``model``: its embeddings of the (sampled) training
+    and held-out data, retrieval metrics on both, ρ and the density on the training classes.
+    :func:`run_method` ends with it; so does any other training loop under the kit's protocol
+    (:mod:`dmlkit.self_supervised`, :mod:`dmlkit.semi_supervised`). ``settings`` are added to the budget's in the result."""
+    embed_fn = embed_fn or embed
     train_embeddings, train_labels = embed_fn(model, train_eval)
     test_embeddings, test_labels = embed_fn(model, test_eval)
     train_metrics = {
@@ -298,6 +333,7 @@ def run_method(
             "seed": seed,
             "distance": distance,
             **({"interrupted_at": history.interrupted_at} if history.interrupted_at is not None else {}),
+            **(settings or {}),
         },
     )
 

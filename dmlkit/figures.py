@@ -82,7 +82,9 @@ def default_notebook_dir() -> Path:
 
 
 def find_notebooks(directory: Path, only: list[str] | None = None) -> list[Path]:
-    """The notebooks of ``directory`` in name order, or only those whose stems are in ``only``."""
+    """The notebooks of ``directory`` in name order, or only those whose stems are in ``only``
+    (in that order) — except that a notebook marked ``"dmlkit": {"runs_last": true}`` in its
+    metadata (notebook 07, which reads every other notebook's results) comes after the others."""
     if not directory.is_dir():
         raise FileNotFoundError(
             f"no notebook folder at {directory}: run the command in the kit's folder (the one with "
@@ -95,7 +97,17 @@ def find_notebooks(directory: Path, only: list[str] | None = None) -> list[Path]
         if unknown:
             raise ValueError(f"unknown notebook(s) {unknown}; available: {', '.join(sorted(stems)) or 'none'}")
         notebooks = [stems[name] for name in only]
-    return notebooks
+    return sorted(notebooks, key=_runs_last)  # a stable sort: the rest keep their order
+
+
+def _runs_last(path: Path) -> bool:
+    import json
+
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return False  # an unreadable notebook fails later, where its run is reported
+    return bool(metadata.get("dmlkit", {}).get("runs_last", False))
 
 
 def parse_param(text: str) -> tuple[str, Any]:

@@ -144,6 +144,11 @@ class Verdict:
     unit: str
     confidence: float
     what: str = ""
+    #: the words for a named difference: ``a`` "better"/"worse" by default; for a quantity that is
+    #: neither good nor bad (ρ, a gap), e.g. ``("higher", "lower")``
+    direction: tuple[str, str] = ("better", "worse")
+    #: decimals of the printed values
+    digits: int = 1
 
     @property
     def named(self) -> bool:
@@ -152,20 +157,22 @@ class Verdict:
 
     def sentence(self) -> str:
         head = f"{self.what}: " if self.what else ""
-        values = f"{self.a_name} {mean_std(self.a)} vs {self.b_name} {mean_std(self.b)} {self.metric}"
+        d = self.digits
+        values = f"{self.a_name} {mean_std(self.a, d)} vs {self.b_name} {mean_std(self.b, d)} {self.metric}"
         if self.word == NO_VERDICT:
             return (
                 f"{head}{values} ({self.n} seed{'s' if self.n != 1 else ''}, {self.budget}): no verdict — "
                 f"a verdict needs at least {MIN_SEEDS} seeds of each"
             )
+        unit = f" {self.unit}" if self.unit else ""
         interval = (
-            f"difference {self.mean:+.1f} {self.unit}, {100 * self.confidence:.0f} % interval "
-            f"[{self.low:+.1f}, {self.high:+.1f}]"
+            f"difference {self.mean:+.{d}f}{unit}, {100 * self.confidence:.0f} % interval "
+            f"[{self.low:+.{d}f}, {self.high:+.{d}f}]"
         )
         if self.word == BETTER:
-            conclusion = f"{self.a_name} better"
+            conclusion = f"{self.a_name} {self.direction[0]}"
         elif self.word == WORSE:
-            conclusion = f"{self.a_name} worse"
+            conclusion = f"{self.a_name} {self.direction[1]}"
         else:
             conclusion = "no difference detectable at this budget"
         return f"{head}{values} over {self.n} seeds; {interval} — {conclusion} ({self.budget})"
@@ -197,6 +204,8 @@ def compare(
     what: str = "",
     confidence: float = 0.95,
     min_seeds: int = MIN_SEEDS,
+    direction: tuple[str, str] = ("better", "worse"),
+    digits: int = 1,
 ) -> Verdict:
     """Decide whether ``a`` is better than, worse than or indistinguishable from ``b``.
 
@@ -204,7 +213,11 @@ def compare(
     ``budget`` is what the verdict holds at (a :class:`~dmlkit.experiment.Budget` or a phrase).
     The verdict is :data:`BETTER` or :data:`WORSE` only when the paired ``confidence`` interval
     of ``a - b`` excludes zero, :data:`NO_DIFFERENCE` when it contains zero, and
-    :data:`NO_VERDICT` with fewer than ``min_seeds`` seeds."""
+    :data:`NO_VERDICT` with fewer than ``min_seeds`` seeds. ``direction`` are the words the
+    sentence uses for a positive and a negative named difference (``("higher", "lower")`` for a
+    quantity such as ρ), ``digits`` the decimals it prints."""
+    if len(direction) != 2 or not all(isinstance(w, str) and w for w in direction):
+        raise ValueError(f"direction must be two words, e.g. ('higher', 'lower'), got {direction!r}")
     interval = paired_interval(a, b, confidence)
     return Verdict(
         a_name=str(a_name),
@@ -221,4 +234,6 @@ def compare(
         unit=unit,
         confidence=confidence,
         what=what,
+        direction=(str(direction[0]), str(direction[1])),
+        digits=int(digits),
     )

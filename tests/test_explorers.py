@@ -34,6 +34,7 @@ def test_the_per_query_scores_average_to_the_kits_metrics():
         (explorers.draw_poincare, {"r2": 0.99, "c": 2.0}, "d(x, y)"),
         (explorers.draw_episode, {"steps": 3}, "query accuracy"),
         (explorers.draw_spectrum, {"decay": 1.5}, "ρ@1"),
+        (explorers.draw_ntxent, {"temperature": 0.2, "angle": 60.0}, "p(0b | 0a)"),
     ],
 )
 def test_every_explorer_draws_a_figure_and_prints_its_readout(draw, controls, readout, capsys):

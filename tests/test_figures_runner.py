@@ -324,3 +324,22 @@ def test_progress_text_is_kept_as_a_terminal_shows_it(tmp_path):
     nbformat.write(nb, tmp_path / "in.ipynb")
     compact_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb")
     assert nbformat.read(str(tmp_path / "out.ipynb"), as_version=4).cells[0].outputs[0]["text"] == "b\n"
+
+
+def test_a_notebook_marked_runs_last_comes_after_the_others(tmp_path):
+    import nbformat
+
+    for stem, last in (("00_a", False), ("01_synthesis", True), ("02_b", False)):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+        if last:
+            nb.metadata["dmlkit"] = {"runs_last": True}
+        nbformat.write(nb, str(tmp_path / f"{stem}.ipynb"))
+    assert [p.stem for p in find_notebooks(tmp_path)] == ["00_a", "02_b", "01_synthesis"]
+    assert [p.stem for p in find_notebooks(tmp_path, ["01_synthesis", "02_b"])] == ["02_b", "01_synthesis"]
+
+
+def test_the_synthesis_notebook_runs_after_every_family_notebook():
+    from pathlib import Path
+
+    stems = [p.stem for p in find_notebooks(Path(__file__).resolve().parents[1] / "notebooks")]
+    assert stems[-1] == "07_compression_generalisation"

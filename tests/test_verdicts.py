@@ -74,3 +74,22 @@ def test_bad_input_is_a_clear_error():
         seed_list(0, 0)
     assert seed_list(4, 3) == [4, 5, 6]
     assert budget_text("3 seeds") == "3 seeds"
+
+
+def test_a_quantity_that_is_neither_good_nor_bad_is_called_higher_or_lower():
+    v = compare(
+        [2.61, 2.70, 2.65],
+        [1.90, 1.85, 1.95],
+        a_name="memory bank",
+        b_name="contrastive",
+        budget="at 300 steps",
+        metric="ρ",
+        unit="",
+        direction=("higher", "lower"),
+        digits=3,
+    )
+    assert v.word == "better"  # the decision is the same; only the words change
+    assert "memory bank higher" in v.sentence() and "better" not in v.sentence()
+    assert "2.653 ± 0.045" in v.sentence() and "difference +0.753," in v.sentence()
+    with pytest.raises(ValueError, match="two words"):
+        compare([1, 2, 3], [1, 2, 3], a_name="a", b_name="b", budget="x", direction=("up",))

@@ -15,11 +15,13 @@ function                          notebook    what moves
 :func:`draw_poincare`             05          two points, curvature: geodesic, distances, clip
 :func:`draw_episode`              06          support points and refinement steps: prototypes
 :func:`draw_spectrum`             07          spectrum shape: ρ@1 and ρ@2
+:func:`draw_ntxent`               08          one view's angle, τ: NT-Xent's softmax and loss
 ================================  ==========  =================================================
 """
 
 from dmlkit.explorers.average_precision import draw_ap_path
 from dmlkit.explorers.episode import draw_episode
+from dmlkit.explorers.instance_discrimination import draw_ntxent
 from dmlkit.explorers.pair_losses import draw_pair_losses
 from dmlkit.explorers.poincare import draw_poincare
 from dmlkit.explorers.proxies import draw_proxy_softmax
@@ -30,6 +32,7 @@ from dmlkit.explorers.spectrum import draw_spectrum
 __all__ = [
     "draw_ap_path",
     "draw_episode",
+    "draw_ntxent",
     "draw_pair_losses",
     "draw_poincare",
     "draw_proxy_softmax",

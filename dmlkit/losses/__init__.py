@@ -13,6 +13,8 @@ Where pytorch-metric-learning has the same loss, the class and argument names ar
   the zero-mean regulariser.
 - :mod:`dmlkit.losses.hyperbolic` — pairwise cross-entropy in the Poincaré ball (and its
   spherical baseline), hyperbolic prototypes.
+- :mod:`dmlkit.losses.self_supervised` — instance discrimination without labels: Wu et al.'s
+  memory bank, Ye et al.'s invariant and spreading instance loss, SimCLR's NT-Xent.
 - Roth et al.'s ρ-regularisation is the ``p_switch`` of the distance-weighted losses
   (:class:`MarginLoss`, :class:`DistanceWeightedTripletLoss`): with that probability an anchor's
   sampled triplet becomes ``(a, a, p')``.
@@ -41,6 +43,7 @@ from dmlkit.losses.proxy_based import (
     SoftTripleLoss,
     SparseCentersRegularizer,
 )
+from dmlkit.losses.self_supervised import InstanceSpreadingLoss, MemoryBankInstanceLoss, NTXentLoss
 from dmlkit.losses.snr import (
     SignalToNoiseRatioContrastiveLoss,
     SignalToNoiseRatioTripletLoss,
@@ -72,4 +75,7 @@ __all__ = [
     "SmoothAPLoss",
     "PairwiseCrossEntropyLoss",
     "HyperbolicPrototypeLoss",
+    "NTXentLoss",
+    "InstanceSpreadingLoss",
+    "MemoryBankInstanceLoss",
 ]

@@ -2,7 +2,8 @@
 
 One module per kind of figure: :mod:`~dmlkit.plots.figure` (save, show, colours, the panel
 grid), :mod:`~dmlkit.plots.embedding_maps`, :mod:`~dmlkit.plots.images`,
-:mod:`~dmlkit.plots.curves`, :mod:`~dmlkit.plots.planes` and :mod:`~dmlkit.plots.comparisons`;
+:mod:`~dmlkit.plots.curves`, :mod:`~dmlkit.plots.planes`, :mod:`~dmlkit.plots.comparisons` and
+:mod:`~dmlkit.plots.hypersphere`;
 ``from dmlkit import plots`` gives them all.
 
 Every function builds a ``matplotlib.figure.Figure`` (not a pyplot-managed one, so nothing is
@@ -17,7 +18,7 @@ papermill-executed notebook alike. (A bare ``Figure`` as a cell's last value is 
 only after ``%matplotlib inline``; without it, IPython prints ``<Figure size ...>``.)
 """
 
-from dmlkit.plots import comparisons, curves, embedding_maps, figure, hover, images, planes
+from dmlkit.plots import comparisons, curves, embedding_maps, figure, hover, hypersphere, images, planes
 from dmlkit.plots.comparisons import plot_grouped_scatter, plot_leaderboard
 from dmlkit.plots.curves import (
     plot_metric_trajectories,
@@ -38,6 +39,7 @@ from dmlkit.plots.embedding_maps import (
 )
 from dmlkit.plots.figure import class_colors, panel_grid, save_figure, show
 from dmlkit.plots.hover import hover_map, show_hover_map
+from dmlkit.plots.hypersphere import plot_circle_views
 from dmlkit.plots.images import image_grid, plot_retrieval
 from dmlkit.plots.planes import (
     plot_contour_panels,
@@ -55,4 +57,5 @@ __all__ = [
     *planes.__all__,
     *comparisons.__all__,
     *hover.__all__,
+    *hypersphere.__all__,
 ]

@@ -19,12 +19,21 @@ __all__ = ["FAMILY_COLORS", "family_colors", "plot_grouped_scatter", "plot_leade
 
 _TAB10 = colormaps["tab10"](np.arange(10))
 #: One colour per family of methods (:data:`dmlkit.zoo.FAMILIES`, plus notebook 00's
-#: ``"introduction"``), the same in every figure; tab10's colours, fixed by family, not by the
+#: ``"introduction"`` and notebook 08's ``"self-supervised"``), the same in every figure; tab10's colours, fixed by family, not by the
 #: order in which a figure happens to meet the families.
 FAMILY_COLORS: dict[str, tuple[float, float, float, float]] = {
     family: tuple(float(c) for c in _TAB10[i])
     for i, family in enumerate(
-        ("pair-based", "proxy-based", "AP ranking", "SNR distance", "hyperbolic", "few-shot", "introduction")
+        (
+            "pair-based",
+            "proxy-based",
+            "AP ranking",
+            "SNR distance",
+            "hyperbolic",
+            "few-shot",
+            "introduction",
+            "self-supervised",
+        )
     )
 }
 
