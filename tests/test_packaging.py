@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 import tomllib
 
@@ -78,3 +79,18 @@ def test_readme_lists_every_notebook_with_a_thumbnail_that_exists():
         assert row is not None, f"README's notebook table lacks {path.name}"
         images = re.findall(r'<img src="([^"]+)"', row)
         assert images and all((ROOT / image).exists() for image in images), f"{path.name}: thumbnail missing"
+
+
+def test_every_executed_run_link_resolves():
+    """The README's and each notebook's first-cell link to its executed run point at a committed file."""
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\[executed run\]\(([^)]+)\)", readme)
+    assert len(links) == len(NOTEBOOKS), "the README should link one executed run per notebook"
+    missing = [link for link in links if not (ROOT / link).exists()]
+    for path in NOTEBOOKS:
+        first = nbformat.read(str(path), as_version=4).cells[0].source
+        own = f"../figures/{path.stem}/{path.stem}.ipynb"
+        assert own in first, f"{path.name}: the first cell does not link its executed run {own}"
+        if not (path.parent / own).resolve().exists():
+            missing.append(own)
+    assert not missing, f"executed runs not committed (run `make figures`): {missing}"
