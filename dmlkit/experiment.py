@@ -38,6 +38,7 @@ __all__ = [
     "load_data",
     "run_method",
     "evaluate_run",
+    "new_embedder",
     "save_results",
 ]
 
@@ -288,13 +289,26 @@ def run_method(
     )
 
 
+def new_embedder(
+    train_data: Any, budget: Budget, seed: int, model_fn: Callable[[int], nn.Module] | None = None
+) -> nn.Module:
+    """A fresh embedder for a run of ``seed``: ``model_fn(budget.embedding_size)``, by default
+    :func:`dmlkit.models.default_model` for ``train_data``, created right after seeding, so every
+    method of a seed starts from the same weights."""
+    from dmlkit.models import default_model
+    from dmlkit.utils import seed_everything
+
+    seed_everything(seed)
+    return model_fn(budget.embedding_size) if model_fn else default_model(train_data, budget.embedding_size)
+
+
 def evaluate_run(
     name: str,
     model: nn.Module,
     loss: nn.Module,
     history: History,
-    train_eval: Any,
-    test_eval: Any,
+    train_data: Any,
+    test_data: Any,
     budget: Budget,
     seed: int,
     distance: str = "cosine",
@@ -302,11 +316,15 @@ def evaluate_run(
     with_nmi: bool = False,
     settings: dict[str, Any] | None = None,
 ) -> RunResult:
-    """The :class:`RunResult` of a trained ``model``: its embeddings of the (sampled) training
-    and held-out data, retrieval metrics on both, ρ and the density on the training classes.
-    :func:`run_method` ends with it; so does any other training loop under the kit's protocol
-    (:mod:`dmlkit.self_supervised`, :mod:`dmlkit.semi_supervised`). ``settings`` are added to the budget's in the result."""
+    """The :class:`RunResult` of a trained ``model``: its embeddings of the training and held-out
+    data (each sampled to ``budget.eval_images``, :func:`~dmlkit.data_fit.evaluation_sample`;
+    an already sampled set is kept as it is), retrieval metrics on both, ρ and the density on the
+    training classes. :func:`run_method` ends with it; so does any other training loop under the
+    kit's protocol (:mod:`dmlkit.self_supervised`, :mod:`dmlkit.semi_supervised`). ``settings``
+    are added to the budget's in the result."""
     embed_fn = embed_fn or embed
+    train_eval = evaluation_sample(train_data, budget.eval_images)
+    test_eval = evaluation_sample(test_data, budget.eval_images)
     train_embeddings, train_labels = embed_fn(model, train_eval)
     test_embeddings, test_labels = embed_fn(model, test_eval)
     train_metrics = {

@@ -28,9 +28,8 @@ from torch import Tensor, nn
 
 from dmlkit.checks import check_int
 from dmlkit.data.views import ViewAugmentation
-from dmlkit.experiment import Budget, RunResult, evaluate_run
+from dmlkit.experiment import Budget, RunResult, evaluate_run, new_embedder
 from dmlkit.losses.self_supervised import MemoryBankInstanceLoss
-from dmlkit.models import default_model
 from dmlkit.optim import OptimizerRecipe, build_optimizer, parameter_groups
 from dmlkit.train import History, progress_bar
 from dmlkit.utils import default_device, seed_everything
@@ -192,10 +191,7 @@ def run_self_supervised(
     (the ConvNet for small grey images) — is created after seeding, so it starts from the same
     weights as :func:`dmlkit.experiment.run_method`'s for the same seed and budget.
     """
-    from dmlkit.data_fit import evaluation_sample
-
-    seed_everything(seed)
-    model = model_fn(budget.embedding_size) if model_fn else default_model(train_data, budget.embedding_size)
+    model = new_embedder(train_data, budget, seed, model_fn)
     history = fit_self_supervised(
         model,
         loss,
@@ -215,8 +211,8 @@ def run_self_supervised(
         model,
         loss,
         history,
-        evaluation_sample(train_data, budget.eval_images),
-        evaluation_sample(test_data, budget.eval_images),
+        train_data,
+        test_data,
         budget,
         seed,
         settings={"labels": "none", "views": (views or ViewAugmentation()).as_dict()},

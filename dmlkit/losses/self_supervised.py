@@ -98,7 +98,7 @@ class NTXentLoss(nn.Module):
         different = labels[:, None] != ref_labels[None, :]
         if not same.any():
             # no positive pair: nothing to pull together (pytorch-metric-learning returns 0 too)
-            return embeddings_zero(anchors)
+            return _zero_loss(anchors)
         negatives = logits.masked_fill(~different, float("-inf"))
         anchor, positive = same.nonzero(as_tuple=True)
         pos = logits[anchor, positive]
@@ -110,7 +110,7 @@ class NTXentLoss(nn.Module):
         return f"temperature={self.temperature}, symmetric={self.symmetric}"
 
 
-def embeddings_zero(embeddings: Tensor) -> Tensor:
+def _zero_loss(embeddings: Tensor) -> Tensor:
     """A zero loss that stays attached to the graph (its gradient is 0, not missing)."""
     return embeddings.sum() * 0.0
 

@@ -35,8 +35,7 @@ from torch import Tensor, nn
 from dmlkit.checks import check_choice, check_int, check_positive, check_probability
 from dmlkit.data.views import ViewAugmentation
 from dmlkit.evaluate import embed
-from dmlkit.experiment import Budget, RunResult, evaluate_run
-from dmlkit.models import default_model
+from dmlkit.experiment import Budget, RunResult, evaluate_run, new_embedder
 from dmlkit.optim import OptimizerRecipe, build_optimizer, parameter_groups
 from dmlkit.semi_supervised.label_propagation import LabelPropagation, propagate_labels
 from dmlkit.semi_supervised.mean_teacher import MeanTeacher, softmax_mse
@@ -228,10 +227,7 @@ def fit_semi_supervised(
     optim = build_optimizer(
         OptimizerRecipe(optimizer="adamw", weight_decay=weight_decay), parameter_groups(network, nn.Identity()), lr
     )
-    if method == "supervised":
-        batches = _two_stream(labelled, batch_size, batch_size, steps, generator)
-    else:
-        batches = _two_stream(labelled, batch_size, labelled_batch, steps, generator)
+    batches = _two_stream(labelled, batch_size, labelled_batch, steps, generator)
     first_propagation = max(1, round(warmup_fraction * steps)) if method == "label_propagation" else None
     weights = torch.ones(len(labels))
     targets = torch.where(labelled, labels.cpu(), torch.zeros_like(labels.cpu()))
@@ -389,11 +385,8 @@ def run_semi_supervised(
     with ``method`` under ``budget`` (its ``steps``, ``lr``, ``weight_decay``,
     ``embedding_size``; ``P × K`` images per step), and evaluate its embedder like every method of
     the kit. ``options`` go to :func:`fit_semi_supervised`."""
-    from dmlkit.data_fit import evaluation_sample
-
     mask = labelled_mask(train_data.labels, fraction, seed=seed)
-    seed_everything(seed)
-    embedder = model_fn(budget.embedding_size) if model_fn else default_model(train_data, budget.embedding_size)
+    embedder = new_embedder(train_data, budget, seed, model_fn)
     model, history = fit_semi_supervised(
         embedder,
         train_data,
@@ -415,8 +408,8 @@ def run_semi_supervised(
         model,
         nn.Identity(),
         history,
-        evaluation_sample(train_data, budget.eval_images),
-        evaluation_sample(test_data, budget.eval_images),
+        train_data,
+        test_data,
         budget,
         seed,
         settings={"method": method, "label_fraction": fraction, "labelled": int(mask.sum())},
