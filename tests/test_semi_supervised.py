@@ -218,3 +218,106 @@ def test_semi_supervised_bad_input(small_glyphs):
         fit_semi_supervised(ConvNet(8), tiny_glyphs, all_labelled, "pseudo", steps=1, progress=False)
     with pytest.raises(ValueError, match="one entry per training image"):
         fit_semi_supervised(ConvNet(8), tiny_glyphs, all_labelled[:-1], "supervised", steps=1, progress=False)
+
+
+class _RecordingData:
+    """A dataset that records the indices of every batch it gives."""
+
+    def __init__(self, data):
+        self.data = data
+        self.labels = data.labels
+        self.batches: list[torch.Tensor] = []
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        return self.data[index]
+
+    def __getattr__(self, name):
+        return getattr(self.data, name)
+
+    def get_batch(self, indices):
+        self.batches.append(torch.as_tensor(indices).clone())
+        return self.data.get_batch(indices)
+
+
+def test_label_propagation_warms_up_on_whole_labelled_batches(small_glyphs):
+    """Iscen et al.'s first stage trains on labelled images only: before the first propagation every
+    image of a batch is labelled; after it, ``labelled_batch`` are and the rest are not."""
+    from dmlkit.models import ConvNet
+
+    data = _RecordingData(small_glyphs[0])
+    mask = labelled_mask(data.labels, 0.3, seed=0)
+    fit_semi_supervised(
+        ConvNet(8),
+        data,
+        mask,
+        "label_propagation",
+        steps=10,
+        batch_size=16,
+        labelled_batch=4,
+        warmup_fraction=0.5,
+        round_steps=20,
+        knn=5,
+        device="cpu",
+        progress=False,
+    )
+    training = [b for b in data.batches if len(b) == 16]  # the propagation's embedding batches are larger
+    assert len(training) == 10
+    for step, indices in enumerate(training, start=1):
+        expected = 16 if step < 5 else 4  # the first propagation runs before step 5
+        assert int(mask[indices].sum()) == expected, step
+
+
+def test_classifier_learning_rate_is_its_own(small_glyphs, monkeypatch):
+    import dmlkit.semi_supervised.training as training
+    from dmlkit.models import ConvNet
+
+    built = []
+    original = training.build_optimizer
+    monkeypatch.setattr(training, "build_optimizer", lambda *a, **k: built.append(original(*a, **k)) or built[-1])
+    data = small_glyphs[0]
+    mask = labelled_mask(data.labels, 0.5, seed=0)
+    _, history = fit_semi_supervised(
+        ConvNet(8),
+        data,
+        mask,
+        "supervised",
+        steps=1,
+        batch_size=8,
+        lr=1e-3,
+        classifier_lr=1e-2,
+        device="cpu",
+        progress=False,
+    )
+    rates = {group["name"]: group["lr"] for group in built[0].param_groups}
+    assert rates["loss"] == pytest.approx(1e-2) and min(rates.values()) == pytest.approx(1e-3)
+    assert history.settings["classifier_lr"] == pytest.approx(1e-2)
+
+
+def test_unlabelled_images_come_on_top_of_the_supervised_batch(small_glyphs):
+    """``unlabelled_batch``: a semi-supervised step holds the P×K labelled images of supervised only
+    and the unlabelled ones besides; with every label kept there is nothing to add."""
+    from dmlkit.experiment import Budget
+    from dmlkit.semi_supervised import run_semi_supervised
+
+    train, test = small_glyphs
+    budget = Budget(steps=3, P=4, K=2, embedding_size=8)
+    for fraction, method, expected in (
+        (0.3, "mean_teacher", (8, 4)),
+        (0.3, "supervised", (8, 0)),
+        (1.0, "mean_teacher", (8, 0)),
+    ):
+        data = _RecordingData(train)
+        result = run_semi_supervised(
+            "x", method, data, test, budget, fraction, views=None, device="cpu", progress=False, unlabelled_batch=4
+        )
+        mask = labelled_mask(train.labels, fraction, seed=0)
+        training = data.batches[:3]
+        assert all((int(mask[b].sum()), int((~mask[b]).sum())) == expected for b in training), (fraction, method)
+        assert result.settings["images_per_step"] == sum(expected)
+    with pytest.raises(ValueError, match="not both"):
+        run_semi_supervised(
+            "x", "mean_teacher", train, test, budget, 0.3, progress=False, unlabelled_batch=4, labelled_batch=2
+        )

@@ -8,9 +8,9 @@ contribute:
 
 - ``"supervised"``: nothing; batches hold labelled images only.
 - ``"label_propagation"`` (Iscen et al., CVPR 2019, Algorithm 1): a first part of the steps is
-  supervised only; then, every ``round_steps``, the embeddings of all training images are
-  recomputed, the labels propagated (:func:`~dmlkit.semi_supervised.propagate_labels`), and the
-  network trained on the pseudo-labels with each image's weight ``ω_i ζ_ŷi`` (Eq. 13).
+  supervised only, on whole batches of labelled images; then, every ``round_steps``, the
+  embeddings of all training images are recomputed, the labels propagated
+  (:func:`~dmlkit.semi_supervised.propagate_labels`), and the network trained on the pseudo-labels with each image's weight ``ω_i ζ_ŷi`` (Eq. 13).
 - ``"mean_teacher"`` (Tarvainen & Valpola, NeurIPS 2017): cross-entropy on the labelled images
   plus the consistency cost between the student's and the EMA teacher's class probabilities on
   two views of every image (:class:`~dmlkit.semi_supervised.MeanTeacher`); the teacher is kept.
@@ -110,6 +110,8 @@ def _two_stream(
 ) -> list[Tensor]:
     """Per step: ``labelled_batch`` labelled indices, then ``batch_size − labelled_batch`` others
     (each stream an epoch-wise random permutation, sampled with repetition when it is short)."""
+    if steps == 0:
+        return []
     streams = []
     for pool, size in (
         (labelled.nonzero().flatten(), labelled_batch),
@@ -139,6 +141,7 @@ def fit_semi_supervised(
     labelled_batch: int = 32,
     views: ViewAugmentation | None = None,
     lr: float = 1e-3,
+    classifier_lr: float | None = None,
     weight_decay: float = 1e-4,
     temperature: float = 0.05,
     warmup_fraction: float = 0.3,
@@ -166,15 +169,20 @@ def fit_semi_supervised(
         steps, batch_size: optimiser steps (AdamW) and images per step.
         labelled_batch: labelled images per step for the two semi-supervised methods.
         views: the augmentation of every image (two independent views for the mean teacher).
-        lr, weight_decay: of AdamW, for the embedder and the classifier alike.
+        lr, weight_decay: of AdamW.
+        classifier_lr: the classifier's learning rate (default ``lr``); like proxies, its class
+            weights start at random and learn faster at a higher rate (notebook 02 uses 10×).
         temperature: σ of the cosine classifier.
-        warmup_fraction: label propagation: the share of the steps trained on labels only
-            before the first propagation (Iscen et al. first train on the labelled images).
+        warmup_fraction: label propagation: the share of the steps trained on whole batches of
+            labelled images before the first propagation (Iscen et al. first train on the
+            labelled images).
         round_steps: label propagation: steps between two propagations (the paper's epoch).
         knn, gamma, alpha: of the graph and the diffusion (paper: 50, 3, 0.99).
         consistency, ramp_up_fraction, ema_decay, ramp_up_decay: mean teacher: the largest
             consistency weight, the ramp-up's share of the steps, and α after and during it
             (paper: 0.999 and 0.99; the authors' CIFAR-10 runs use a consistency weight of 100).
+            The teacher averages over about ``1 / (1 − α)`` steps: at 0.999, a thousand steps,
+            longer than a short run, whose teacher then lags far behind its student.
         seed: seeds the batches, the views and the classifier's initialisation.
         device: default :func:`dmlkit.default_device`.
 
@@ -198,12 +206,12 @@ def fit_semi_supervised(
     check_int("batch_size", batch_size, minimum=2)
     if method == "supervised":
         labelled_batch = batch_size
-    elif not 1 <= labelled_batch < batch_size:
-        raise ValueError(f"labelled_batch must lie in [1, batch_size), got {labelled_batch} of {batch_size}")
-    if method != "supervised" and labelled.all():
+    elif labelled.all():
         if method == "label_propagation":
             raise ValueError("every image is labelled: label propagation has nothing to propagate to")
         labelled_batch = batch_size  # the mean teacher's consistency then runs on labelled images only
+    elif not 1 <= labelled_batch < batch_size:
+        raise ValueError(f"labelled_batch must lie in [1, batch_size), got {labelled_batch} of {batch_size}")
     check_probability("warmup_fraction", warmup_fraction)
     check_int("round_steps", round_steps, minimum=1)
     check_probability("ramp_up_fraction", ramp_up_fraction)
@@ -225,10 +233,17 @@ def fit_semi_supervised(
             consistency=consistency,
         ).to(device)
     optim = build_optimizer(
-        OptimizerRecipe(optimizer="adamw", weight_decay=weight_decay), parameter_groups(network, nn.Identity()), lr
+        OptimizerRecipe(optimizer="adamw", weight_decay=weight_decay),
+        parameter_groups(embedder, classifier),
+        lr,
+        loss_lr=classifier_lr,
     )
-    batches = _two_stream(labelled, batch_size, labelled_batch, steps, generator)
     first_propagation = max(1, round(warmup_fraction * steps)) if method == "label_propagation" else None
+    # label propagation's warm-up is Iscen et al.'s first stage: whole batches of labelled images
+    warm_up = first_propagation - 1 if first_propagation is not None else 0
+    batches = _two_stream(labelled, batch_size, batch_size, warm_up, generator) + _two_stream(
+        labelled, batch_size, labelled_batch, steps - warm_up, generator
+    )
     weights = torch.ones(len(labels))
     targets = torch.where(labelled, labels.cpu(), torch.zeros_like(labels.cpu()))
     propagations: list[dict[str, float]] = []
@@ -240,6 +255,7 @@ def fit_semi_supervised(
             "labelled_batch": labelled_batch,
             "labelled": int(labelled.sum()),
             "lr": lr,
+            "classifier_lr": classifier_lr if classifier_lr is not None else lr,
             "weight_decay": weight_decay,
             "temperature": temperature,
             "seed": seed,
@@ -378,14 +394,27 @@ def run_semi_supervised(
     device: torch.device | str | None = None,
     progress: bool = True,
     model_fn: Callable[[int], nn.Module] | None = None,
+    unlabelled_batch: int = 0,
     **options: Any,
 ) -> RunResult:
     """Keep ``fraction`` of the training labels (:func:`labelled_mask`, drawn with ``seed``), train
     a fresh embedder (``model_fn(embedding_size)``, default :func:`dmlkit.models.default_model`)
-    with ``method`` under ``budget`` (its ``steps``, ``lr``, ``weight_decay``,
-    ``embedding_size``; ``P × K`` images per step), and evaluate its embedder like every method of
-    the kit. ``options`` go to :func:`fit_semi_supervised`."""
+    with ``method`` under ``budget`` (its ``steps``, ``lr``, ``loss_lr`` for the classifier,
+    ``weight_decay``, ``embedding_size``), and evaluate its embedder like every method of the kit.
+
+    A step takes ``P × K`` images; of these ``options["labelled_batch"]`` are labelled. With
+    ``unlabelled_batch > 0`` a semi-supervised step instead takes all ``P × K`` labelled images
+    that supervised only takes, and ``unlabelled_batch`` unlabelled ones on top: the labelled
+    stream of both is then the same, and the comparison asks what the unlabelled images add (at
+    the cost of larger steps). ``options`` go to :func:`fit_semi_supervised`."""
     mask = labelled_mask(train_data.labels, fraction, seed=seed)
+    batch_size = budget.P * budget.K
+    check_int("unlabelled_batch", unlabelled_batch, minimum=0)
+    if unlabelled_batch and method != "supervised" and not mask.all():
+        if "labelled_batch" in options:
+            raise ValueError("give labelled_batch or unlabelled_batch, not both")
+        options["labelled_batch"] = batch_size
+        batch_size += unlabelled_batch
     embedder = new_embedder(train_data, budget, seed, model_fn)
     model, history = fit_semi_supervised(
         embedder,
@@ -393,9 +422,10 @@ def run_semi_supervised(
         mask,
         method,
         steps=budget.steps,
-        batch_size=budget.P * budget.K,
+        batch_size=batch_size,
         views=views,
         lr=budget.lr,
+        classifier_lr=options.pop("classifier_lr", budget.loss_lr),
         weight_decay=budget.weight_decay,
         seed=seed,
         device=device,
@@ -412,7 +442,12 @@ def run_semi_supervised(
         test_data,
         budget,
         seed,
-        settings={"method": method, "label_fraction": fraction, "labelled": int(mask.sum())},
+        settings={
+            "method": method,
+            "label_fraction": fraction,
+            "labelled": int(mask.sum()),
+            "images_per_step": batch_size,
+        },
     )
     if not math.isfinite(result.test_metrics.get("map@r", float("nan"))):
         raise FloatingPointError(f"{name}: the held-out MAP@R is not finite")
