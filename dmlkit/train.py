@@ -18,10 +18,15 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from dmlkit.data.augment import random_affine
 from dmlkit.data.samplers import PKSampler
+from dmlkit.distributed.gather import GatheredLoss, average_gradients
+from dmlkit.distributed.process_group import Context, agree
+from dmlkit.distributed.process_group import current as current_context
+from dmlkit.distributed.sampler import DistributedPKSampler
 from dmlkit.files import atomic_output
 from dmlkit.optim import (
     OptimizerRecipe,
@@ -153,6 +158,7 @@ def fit(
     description: str | None = None,
     sampler: Any = None,
     monitor: Any = None,
+    distributed: bool = False,
 ) -> History:
     """Train ``model`` with ``loss`` on P×K batches of ``train_data``.
 
@@ -193,6 +199,16 @@ def fit(
         monitor: a :class:`dmlkit.live.TrainingMonitor` (or any object with ``update(history)``
             and ``close(history)``): called after every evaluation and at the end; live in
             JupyterLab it redraws the loss and held-out metrics in place.
+        distributed: train as one process of the initialised ``torch.distributed`` group
+            (:mod:`dmlkit.distributed`; call ``fit`` on every process with the same arguments):
+            DistributedDataParallel over the model, each process's whole classes of one global
+            ``P × K`` batch (:class:`~dmlkit.distributed.DistributedPKSampler`; ``P`` a multiple
+            of the world size), and the loss on the gathered global batch
+            (:class:`~dmlkit.distributed.GatheredLoss`) — the same loss, gradients and, for a
+            model without batch statistics and without ``augment``, the same parameters as one
+            process with the global batch. ``device`` is the process's own (default: ``cuda:r``
+            with nccl, the CPU with gloo); evaluations run on every process; the progress bar
+            and the monitor on rank 0 only. In a single process it changes nothing.
 
     Interrupting the kernel (Ctrl-C, JupyterLab's stop button) ends the run early instead of
     losing it: the model is evaluated as it is, ``History.interrupted_at`` records the step, and
@@ -232,10 +248,23 @@ def fit(
         raise ValueError(f"eval_every must be at least 1, got {eval_every}")
 
     generator = seed_everything(seed)
+    context = _distributed_context(distributed, device, sampler, seed)
+    if context is not None:
+        device = context.device
+        generator.manual_seed(seed + context.rank)  # each process augments its images differently
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
     loss.to(device)
-    batches = PKSampler(labels, P, K, num_batches=steps, seed=seed) if sampler is None else _repeat(sampler, steps)
+    if context is not None:
+        batches = DistributedPKSampler(labels, P, K, context.rank, context.world_size, num_batches=steps, seed=seed)
+    else:
+        batches = PKSampler(labels, P, K, num_batches=steps, seed=seed) if sampler is None else _repeat(sampler, steps)
+    forward_model, forward_loss = model, loss
+    if context is not None:
+        forward_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        forward_loss = GatheredLoss(loss)
+        progress = progress and context.is_main
+        monitor = monitor if context.is_main else None
 
     groups = parameter_groups(model, loss)
     optim = build_optimizer(recipe, groups, lr, loss_lr)
@@ -262,6 +291,7 @@ def fit(
             "loss": type(loss).__name__,
             "sampler": type(sampler).__name__ if sampler is not None else "PKSampler",
             "model": type(model).__name__,
+            **({"world_size": context.world_size, "backend": context.backend} if context is not None else {}),
         }
     )
     bar = progress_bar(steps, description or type(loss).__name__, progress)
@@ -274,7 +304,7 @@ def fit(
         for step, (images, batch_labels) in enumerate(_batches(train_data, batches, device), start=1):
             if augment:
                 images = random_affine(images, generator)
-            value = loss(model(images), batch_labels)
+            value = forward_loss(forward_model(images), batch_labels)
             if not torch.isfinite(value):
                 bar.close()
                 raise FloatingPointError(
@@ -283,13 +313,15 @@ def fit(
                 )
             optim.zero_grad(set_to_none=True)
             value.backward()
+            if context is not None:
+                average_gradients(groups["loss"])  # DDP averages the model's; the proxies' copies stay equal
             if step <= frozen_steps:
                 apply_warmup(groups)
             clip_gradients(recipe, trained)
             if scheduled:
                 set_learning_rates(optim, lr_factor(recipe, step, steps))
             optim.step()
-            history.images_seen += images.shape[0]
+            history.images_seen += images.shape[0] * (context.world_size if context is not None else 1)
             if step % log_every == 0 or step == steps:
                 history.steps.append(step)
                 history.losses.append(float(value.detach()))
@@ -327,6 +359,22 @@ def fit(
     model.eval()
     loss.eval()
     return history
+
+
+def _distributed_context(distributed: bool, device: Any, sampler: Any, seed: int) -> Context | None:
+    """The process group's context for ``fit(distributed=True)``, checked; ``None`` otherwise or in
+    a single process."""
+    if not distributed:
+        return None
+    context = current_context()
+    if not context.distributed:
+        return None
+    if sampler is not None:
+        raise ValueError("distributed=True draws its own DistributedPKSampler: give P and K, not a sampler")
+    if device is not None and torch.device(device) != context.device:
+        raise ValueError(f"process {context.rank} trains on {context.device}, not on the device given ({device})")
+    agree("seed", seed)  # every process must draw the same global batches
+    return context
 
 
 def _default_evaluation(eval_data: Dataset) -> Callable[[nn.Module], dict[str, float]]:

@@ -254,6 +254,18 @@ def test_use_faiss():
         assert_close(retrieval_metrics(embeddings, labels, use_faiss=True), retrieval_metrics(embeddings, labels))
 
 
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_faiss_equals_the_exact_search_on_a_larger_gallery(distance):
+    """faiss (a dev dependency, optional for users) against the exact torch search: 4,000 × 32
+    random embeddings of 100 classes, no exact ties, so every neighbour list is the same."""
+    pytest.importorskip("faiss")
+    generator = torch.Generator().manual_seed(11)
+    labels = torch.randint(0, 100, (4000,), generator=generator)
+    embeddings = torch.randn(100, 32, generator=generator)[labels] + 1.5 * torch.randn(4000, 32, generator=generator)
+    exact = retrieval_metrics(embeddings, labels, ks=(1, 4, 16, 64), distance=distance)
+    assert retrieval_metrics(embeddings, labels, ks=(1, 4, 16, 64), distance=distance, use_faiss=True) == exact
+
+
 def test_worst_class_gap_rejects_bad_fraction():
     for fraction in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="fraction"):

@@ -113,16 +113,20 @@ def _torch_neighbours(
 def _faiss_neighbours(
     prepared: Tensor, query_mask: Tensor, ks: Sequence[int], distance: str
 ) -> Iterator[tuple[Tensor, list[Tensor]]]:
-    """The same as :func:`_torch_neighbours` with an exact faiss index (flat, CPU)."""
+    """The same as :func:`_torch_neighbours` with an exact faiss flat index: on the GPU of the
+    embeddings when they are on CUDA and faiss has GPU support (faiss-gpu), else on the CPU."""
     try:
         import faiss
     except ImportError as error:
         raise ImportError(
-            "use_faiss=True needs the faiss package (faiss-cpu or faiss-gpu), which is not "
-            "installed; call retrieval_metrics with use_faiss=False for the exact torch search"
+            "use_faiss=True needs the faiss package (pip install -e '.[scale]' for faiss-cpu, or "
+            "faiss-gpu), which is not installed; call retrieval_metrics with use_faiss=False for "
+            "the exact torch search"
         ) from error
     vectors = prepared.detach().to("cpu", torch.float32).contiguous().numpy()
     index = faiss.IndexFlatIP(vectors.shape[1]) if distance == "cosine" else faiss.IndexFlatL2(vectors.shape[1])
+    if prepared.is_cuda and hasattr(faiss, "StandardGpuResources"):
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), prepared.device.index or 0, index)
     index.add(vectors)
     query_index = query_mask.nonzero().flatten()
     queries = vectors[query_index.cpu().numpy()]
