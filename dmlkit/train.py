@@ -257,14 +257,13 @@ def fit(
     loss.to(device)
     if context is not None:
         batches = DistributedPKSampler(labels, P, K, context.rank, context.world_size, num_batches=steps, seed=seed)
-    else:
-        batches = PKSampler(labels, P, K, num_batches=steps, seed=seed) if sampler is None else _repeat(sampler, steps)
-    forward_model, forward_loss = model, loss
-    if context is not None:
         forward_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         forward_loss = GatheredLoss(loss)
         progress = progress and context.is_main
         monitor = monitor if context.is_main else None
+    else:
+        batches = PKSampler(labels, P, K, num_batches=steps, seed=seed) if sampler is None else _repeat(sampler, steps)
+        forward_model, forward_loss = model, loss
 
     groups = parameter_groups(model, loss)
     optim = build_optimizer(recipe, groups, lr, loss_lr)
@@ -289,7 +288,7 @@ def fit(
             "seed": seed,
             "device": str(device),
             "loss": type(loss).__name__,
-            "sampler": type(sampler).__name__ if sampler is not None else "PKSampler",
+            "sampler": type(sampler if sampler is not None else batches).__name__,
             "model": type(model).__name__,
             **({"world_size": context.world_size, "backend": context.backend} if context is not None else {}),
         }

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
 from dmlkit.distributed.gather import _world, all_gather
+from dmlkit.distributed.process_group import current
 from dmlkit.evaluate import embed
 from dmlkit.evaluate.embedding import CPU_BATCH_SIZE
 
@@ -58,7 +59,7 @@ def embed_sharded(
     shards = [shard_range(n, r, world, batch_size) for r in range(world)]
     mine = shards[rank]
     part = _Shard(data, mine) if hasattr(data, "get_batch") else Subset(data, list(mine))
-    collective = torch.device("cuda", torch.cuda.current_device()) if _nccl() else torch.device("cpu")
+    collective = current().device  # where the group's collectives run
     if len(mine):
         embeddings, labels = embed(model, part, batch_size, device)
     else:  # more processes than shards: this one embeds nothing but still takes part in the gather
@@ -76,9 +77,3 @@ def embed_sharded(
     keep = [gathered[r, : len(s)] for r, s in enumerate(shards)]
     keep_labels = [gathered_labels[r, : len(s)] for r, s in enumerate(shards)]
     return torch.cat(keep), torch.cat(keep_labels)
-
-
-def _nccl() -> bool:
-    import torch.distributed as dist
-
-    return dist.get_backend() == "nccl"

@@ -26,6 +26,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from dmlkit.distributed.process_group import current
+
 __all__ = ["all_gather_with_grad", "all_gather", "GatheredLoss", "average_gradients"]
 
 
@@ -49,8 +51,7 @@ def all_gather(tensor: Tensor) -> Tensor:
 
 def _check_same_shape(tensor: Tensor) -> None:
     _, world = _world()
-    shape = torch.tensor(list(tensor.shape) + [tensor.dim()], dtype=torch.long)
-    shape = shape.to("cuda" if dist.get_backend() == "nccl" else "cpu")
+    shape = torch.tensor(list(tensor.shape) + [tensor.dim()], dtype=torch.long, device=current().device)
     shapes = [torch.empty_like(shape) for _ in range(world)]
     dist.all_gather(shapes, shape)
     found = [tuple(s[:-1].tolist()) for s in shapes]

@@ -101,9 +101,7 @@ def agree(name: str, value: int) -> int:
     or silently different runs later."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return value
-    mine = torch.tensor([int(value)], dtype=torch.long)
-    if dist.get_backend() == "nccl":
-        mine = mine.cuda()
+    mine = torch.tensor([int(value)], dtype=torch.long, device=current().device)
     every = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
     dist.all_gather(every, mine)
     found = [int(v) for v in every]

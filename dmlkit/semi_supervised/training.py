@@ -10,7 +10,8 @@ contribute:
 - ``"label_propagation"`` (Iscen et al., CVPR 2019, Algorithm 1): a first part of the steps is
   supervised only, on whole batches of labelled images; then, every ``round_steps``, the
   embeddings of all training images are recomputed, the labels propagated
-  (:func:`~dmlkit.semi_supervised.propagate_labels`), and the network trained on the pseudo-labels with each image's weight ``ω_i ζ_ŷi`` (Eq. 13).
+  (:func:`~dmlkit.semi_supervised.propagate_labels`), and the network trained on the
+  pseudo-labels with each image's weight ``ω_i ζ_ŷi`` (Eq. 13).
 - ``"mean_teacher"`` (Tarvainen & Valpola, NeurIPS 2017): cross-entropy on the labelled images
   plus the consistency cost between the student's and the EMA teacher's class probabilities on
   two views of every image (:class:`~dmlkit.semi_supervised.MeanTeacher`); the teacher is kept.
